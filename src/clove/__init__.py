@@ -1,0 +1,71 @@
+"""Clove: a Zanzibar-style authorization engine you can embed in Python."""
+
+from clove.consistency import Consistency
+from clove.database import (
+    CheckResult,
+    Database,
+    Permissionship,
+    ResourceResult,
+    SubjectResult,
+    open,
+)
+from clove.engine.expand import ExpandNode
+from clove.errors import (
+    CaveatEvaluationError,
+    CloveError,
+    CloveInternalError,
+    ContextError,
+    InvalidInputError,
+    PreconditionFailedError,
+    RelationshipExistsError,
+    RelationshipSyntaxError,
+    RelationshipTypeError,
+    RevisionUnavailableError,
+    SchemaError,
+    StorageError,
+    TokenError,
+    UnknownTypeError,
+    ValidationError,
+)
+from clove.relationships import (
+    Operation,
+    Precondition,
+    PreconditionKind,
+    Relationship,
+    RelationshipFilter,
+    RelationshipUpdate,
+    parse_relationship,
+)
+
+__all__ = [
+    "CaveatEvaluationError",
+    "CheckResult",
+    "CloveError",
+    "CloveInternalError",
+    "Consistency",
+    "ContextError",
+    "Database",
+    "ExpandNode",
+    "InvalidInputError",
+    "Operation",
+    "Permissionship",
+    "Precondition",
+    "PreconditionKind",
+    "PreconditionFailedError",
+    "Relationship",
+    "RelationshipExistsError",
+    "RelationshipFilter",
+    "RelationshipSyntaxError",
+    "RelationshipTypeError",
+    "RelationshipUpdate",
+    "ResourceResult",
+    "RevisionUnavailableError",
+    "SchemaError",
+    "StorageError",
+    "SubjectResult",
+    "TokenError",
+    "UnknownTypeError",
+    "ValidationError",
+    "open",
+    "parse_relationship",
+]

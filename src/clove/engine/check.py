@@ -1,0 +1,187 @@
+"""Check: is a subject (object or subject set) a member of ``resource#relation``?
+
+A depth-first evaluation of the permission expressions over one reader. Cycles in the data
+(groups that contain each other) are cut on the current path, which yields the least fixed
+point; results are memoised per request only when they did not depend on a cut, so a
+shared sub-question is answered once and never wrongly.
+"""
+
+from __future__ import annotations
+
+from clove.engine._deep import SHALLOW_DEPTH, TooDeep, run_deep
+from clove.engine.context import CaveatRunner
+from clove.engine.outcome import Outcome, both, either, negate
+from clove.engine.typesystem import TypeSystem
+from clove.errors import CloveInternalError
+from clove.relationships import WILDCARD, SubjectRef
+from clove.schema import ir
+from clove.schema.ir import ELLIPSIS
+from clove.storage.protocol import Reader
+
+_NO_CUT = 1 << 30
+
+
+class Checker:
+    """Answers checks for one subject within one request."""
+
+    __slots__ = (
+        "_caveats",
+        "_cut",
+        "_deep",
+        "_memo",
+        "_path",
+        "_reader",
+        "_subject",
+        "_types",
+    )
+
+    def __init__(
+        self,
+        types: TypeSystem,
+        reader: Reader,
+        subject: SubjectRef,
+        caveats: CaveatRunner,
+        *,
+        deep: bool = False,
+    ) -> None:
+        self._types = types
+        self._reader = reader
+        self._subject = subject
+        self._caveats = caveats
+        self._memo: dict[tuple[str, str, str], Outcome] = {}
+        self._path: dict[tuple[str, str, str], int] = {}
+        self._cut = _NO_CUT
+        self._deep = deep
+
+    def member(self, type_name: str, object_id: str, name: str) -> Outcome:
+        """Is the subject in ``type_name:object_id#name``?"""
+        subject = self._subject
+        if subject.id == object_id and subject.relation == name and subject.type == type_name:
+            return True
+        key = (type_name, object_id, name)
+        memo = self._memo.get(key)
+        if memo is not None:
+            return memo
+        depth = self._path.get(key)
+        if depth is not None:
+            self._cut = min(self._cut, depth)
+            return False
+        member = self._types.member(type_name, name)
+        if member is None:
+            return False
+        depth = len(self._path)
+        if depth > SHALLOW_DEPTH and not self._deep:
+            raise TooDeep
+        self._path[key] = depth
+        outer_cut = self._cut
+        self._cut = _NO_CUT
+        try:
+            if isinstance(member, ir.Relation):
+                outcome = self._direct(type_name, object_id, name)
+            else:
+                outcome = self._expression(type_name, object_id, member.expression)
+        finally:
+            del self._path[key]
+        cut = self._cut
+        if cut >= depth:
+            self._memo[key] = outcome
+            cut = _NO_CUT
+        self._cut = min(outer_cut, cut)
+        return outcome
+
+    def _direct(self, type_name: str, object_id: str, relation: str) -> Outcome:
+        subject = self._subject
+        rels = self._reader.subjects(type_name, object_id, relation)
+        outcome: Outcome = False
+        # Direct matches first: they are cheap and usually decide the answer.
+        for rel in rels:
+            if rel.subject_type != subject.type:
+                continue
+            if (rel.subject_id == subject.id and rel.subject_relation == subject.relation) or (
+                rel.subject_id == WILDCARD and subject.relation == ELLIPSIS
+            ):
+                outcome = either(outcome, self._caveats.outcome(rel))
+                if outcome is True:
+                    return True
+        for rel in rels:
+            if rel.subject_relation == ELLIPSIS:
+                continue
+            found = self.member(rel.subject_type, rel.subject_id, rel.subject_relation)
+            if found is not False:
+                outcome = either(outcome, both(found, self._caveats.outcome(rel)))
+                if outcome is True:
+                    return True
+        return outcome
+
+    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> Outcome:
+        match expression:
+            case ir.RelationRef(name=name):
+                return self.member(type_name, object_id, name)
+            case ir.Union(children=children):
+                outcome: Outcome = False
+                for child in children:
+                    outcome = either(outcome, self._expression(type_name, object_id, child))
+                    if outcome is True:
+                        return True
+                return outcome
+            case ir.Intersection(children=children):
+                outcome = True
+                for child in children:
+                    outcome = both(outcome, self._expression(type_name, object_id, child))
+                    if outcome is False:
+                        return False
+                return outcome
+            case ir.Exclusion(base=base, subtracted=subtracted):
+                kept = self._expression(type_name, object_id, base)
+                if kept is False:
+                    return False
+                removed = self._expression(type_name, object_id, subtracted)
+                return both(kept, negate(removed))
+            case ir.Arrow(tupleset=tupleset, target=target, function=function):
+                return self._arrow(type_name, object_id, tupleset, target, function == "all")
+            case ir.Nil():
+                return False
+            case _:
+                raise CloveInternalError(f"unknown expression node {expression!r}")
+
+    def _arrow(
+        self, type_name: str, object_id: str, tupleset: str, target: str, every: bool
+    ) -> Outcome:
+        rels = self._reader.subjects(type_name, object_id, tupleset)
+        if every:
+            if not rels:
+                return False
+            outcome: Outcome = True
+            for rel in rels:
+                found = self.member(rel.subject_type, rel.subject_id, target)
+                outcome = both(outcome, both(found, self._caveats.outcome(rel)))
+                if outcome is False:
+                    return False
+            return outcome
+        outcome = False
+        for rel in rels:
+            if rel.subject_id == WILDCARD:
+                continue
+            found = self.member(rel.subject_type, rel.subject_id, target)
+            if found is not False:
+                outcome = either(outcome, both(found, self._caveats.outcome(rel)))
+                if outcome is True:
+                    return True
+        return outcome
+
+
+def check(
+    types: TypeSystem,
+    reader: Reader,
+    type_name: str,
+    object_id: str,
+    name: str,
+    subject: SubjectRef,
+    caveats: CaveatRunner,
+) -> Outcome:
+    """Is ``subject`` in ``type_name:object_id#name``? Deep data is handled without limit."""
+    try:
+        return Checker(types, reader, subject, caveats).member(type_name, object_id, name)
+    except TooDeep:
+        checker = Checker(types, reader, subject, caveats, deep=True)
+        return run_deep(lambda: checker.member(type_name, object_id, name))

@@ -1,0 +1,41 @@
+"""Three-valued outcomes of membership questions, with the caveat parameters still missing.
+
+An outcome is ``True`` (member), ``False`` (not a member) or a ``frozenset`` of parameter
+names: the answer depends on caveat context that was not supplied (conditional). They
+combine with Kleene's logic; conditional outcomes carry the union of what is missing.
+"""
+
+from __future__ import annotations
+
+Outcome = bool | frozenset[str]
+
+
+def either(a: Outcome, b: Outcome) -> Outcome:
+    """``a OR b``."""
+    if a is True or b is True:
+        return True
+    if a is False:
+        return b
+    if b is False:
+        return a
+    return a | b  # type: ignore[operator]
+
+
+def both(a: Outcome, b: Outcome) -> Outcome:
+    """``a AND b``."""
+    if a is False or b is False:
+        return False
+    if a is True:
+        return b
+    if b is True:
+        return a
+    return a | b  # type: ignore[operator]
+
+
+def negate(a: Outcome) -> Outcome:
+    """``NOT a``: a conditional stays conditional."""
+    if a is True:
+        return False
+    if a is False:
+        return True
+    return a

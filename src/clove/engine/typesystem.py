@@ -1,0 +1,123 @@
+"""A schema compiled for evaluation: fast member lookup, compiled caveats, reverse indexes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from clove.caveats import CompiledCaveat, compile_caveat
+from clove.errors import CloveInternalError, UnknownTypeError
+from clove.schema import ir
+from clove.schema.ir import ELLIPSIS
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowEntry:
+    """``permission`` on ``resource_type`` walks ``tupleset`` and evaluates some target."""
+
+    resource_type: str
+    tupleset: str
+    permission: str
+
+
+class TypeSystem:
+    """The schema as the engine uses it; built once per schema revision."""
+
+    def __init__(self, schema: ir.Schema) -> None:
+        self.schema = schema
+        self.members: dict[str, dict[str, ir.Relation | ir.Permission]] = {}
+        for definition in schema.definitions:
+            table: dict[str, ir.Relation | ir.Permission] = {}
+            for relation in definition.relations:
+                table[relation.name] = relation
+            for permission in definition.permissions:
+                table[permission.name] = permission
+            self.members[definition.name] = table
+        self.caveats: dict[str, CompiledCaveat] = {
+            caveat.name: compile_caveat(caveat) for caveat in schema.caveats
+        }
+        # Converted relationship contexts, keyed by (caveat name, canonical JSON).
+        self.context_cache: dict[tuple[str | None, str | None], dict[str, object]] = {}
+        # Reverse indexes for lookup_resources: how membership flows upward.
+        self.entries: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        self.wildcard_entries: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.used_by: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self.arrows_to: dict[tuple[str, str], list[ArrowEntry]] = defaultdict(list)
+        for definition in schema.definitions:
+            for relation in definition.relations:
+                for allowed in relation.allowed:
+                    target = (definition.name, relation.name)
+                    if allowed.wildcard:
+                        self.wildcard_entries[allowed.type].append(target)
+                    else:
+                        self.entries[(allowed.type, allowed.relation)].append(target)
+            for permission in definition.permissions:
+                for ref in _positive_refs(permission.expression):
+                    match ref:
+                        case ir.RelationRef(name=name):
+                            self.used_by[(definition.name, name)].append(permission.name)
+                        case ir.Arrow(tupleset=tupleset, target=target):
+                            entry = ArrowEntry(definition.name, tupleset, permission.name)
+                            for subject_type in self._tupleset_types(definition, tupleset):
+                                self.arrows_to[(subject_type, target)].append(entry)
+                        case _:
+                            raise CloveInternalError(f"unexpected reference {ref!r}")
+
+    def _tupleset_types(self, definition: ir.Definition, tupleset: str) -> set[str]:
+        relation = definition.relation(tupleset)
+        return {allowed.type for allowed in relation.allowed} if relation else set()
+
+    def member(self, type_name: str, name: str) -> ir.Relation | ir.Permission | None:
+        table = self.members.get(type_name)
+        return None if table is None else table.get(name)
+
+    def require_member(self, type_name: str, name: str) -> ir.Relation | ir.Permission:
+        """The relation or permission, or UnknownTypeError naming what is missing."""
+        table = self.members.get(type_name)
+        if table is None:
+            raise UnknownTypeError(f"object definition `{type_name}` not found")
+        member = table.get(name)
+        if member is None:
+            raise UnknownTypeError(
+                f"relation/permission `{name}` not found under definition `{type_name}`"
+            )
+        return member
+
+    def require_type(self, type_name: str) -> None:
+        if type_name not in self.members:
+            raise UnknownTypeError(f"object definition `{type_name}` not found")
+
+    def require_caveat(self, name: str) -> CompiledCaveat:
+        caveat = self.caveats.get(name)
+        if caveat is None:
+            raise UnknownTypeError(f"caveat `{name}` not found")
+        return caveat
+
+    def allows(self, rel_type: str, relation: str, subject_type: str, subject_relation: str) -> bool:
+        member = self.member(rel_type, relation)
+        if not isinstance(member, ir.Relation):
+            return False
+        return any(
+            allowed.type == subject_type and allowed.relation == subject_relation
+            for allowed in member.allowed
+        )
+
+
+def _positive_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Arrow]:
+    """References through which membership can flow (not the subtracted side of ``-``)."""
+    match expression:
+        case ir.RelationRef() | ir.Arrow():
+            yield expression
+        case ir.Union(children=children) | ir.Intersection(children=children):
+            for child in children:
+                yield from _positive_refs(child)
+        case ir.Exclusion(base=base):
+            yield from _positive_refs(base)
+        case ir.Nil():
+            return
+        case _:
+            raise CloveInternalError(f"unknown expression node {expression!r}")
+
+
+__all__ = ["ELLIPSIS", "ArrowEntry", "TypeSystem"]

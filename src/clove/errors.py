@@ -1,0 +1,103 @@
+"""Clove's one exception tree.
+
+::
+
+    CloveError                      every error Clove raises on purpose
+    ├── InvalidInputError           the caller sent something malformed
+    │   ├── SchemaError             schema text that does not parse or type-check (line:column)
+    │   ├── RelationshipSyntaxError a relationship string that does not parse
+    │   ├── ContextError            caveat context of the wrong shape or type
+    │   └── TokenError              a consistency token that is malformed or from another store
+    ├── ValidationError             well-formed input that breaks the schema
+    │   ├── UnknownTypeError        a definition, relation, permission or caveat that does not exist
+    │   └── RelationshipTypeError   a relationship the schema does not allow
+    ├── PreconditionFailedError     a write precondition did not hold; nothing was written
+    ├── RelationshipExistsError     a CREATE of a relationship that already exists
+    ├── CaveatEvaluationError       a caveat expression failed at run time
+    ├── StorageError                the backend failed or refused (locked, corrupt, closed)
+    │   └── RevisionUnavailableError a token names a revision this store cannot serve
+    └── CloveInternalError          a bug in Clove; the message says so
+
+Errors carry structured fields (``line``, ``column``, ``source`` ...) so that every API surface
+can map them to its own wire format without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class CloveError(Exception):
+    """Base of every error Clove raises on purpose."""
+
+
+class InvalidInputError(CloveError):
+    """The caller sent something malformed."""
+
+
+class SchemaError(InvalidInputError):
+    """Schema text that does not parse or does not type-check.
+
+    ``line`` and ``column`` are 1-based positions in the schema text (0 when unknown).
+    """
+
+    def __init__(self, message: str, *, line: int = 0, column: int = 0) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        where = f"{line}:{column}: " if line else ""
+        super().__init__(f"{where}{message}")
+
+
+class RelationshipSyntaxError(InvalidInputError):
+    """A relationship (or check) string that does not parse."""
+
+    def __init__(self, message: str, *, text: str) -> None:
+        self.message = message
+        self.text = text
+        super().__init__(f"{message}: {text!r}")
+
+
+class ContextError(InvalidInputError):
+    """Caveat context that has the wrong shape or a value of the wrong type."""
+
+
+class TokenError(InvalidInputError):
+    """A consistency token that is malformed or belongs to another store."""
+
+
+class ValidationError(CloveError):
+    """Well-formed input that the current schema does not allow."""
+
+
+class UnknownTypeError(ValidationError):
+    """A definition, relation, permission or caveat that does not exist in the schema."""
+
+
+class RelationshipTypeError(ValidationError):
+    """A relationship whose subject type, caveat or expiration the relation does not allow."""
+
+
+class PreconditionFailedError(CloveError):
+    """A write precondition did not hold; nothing was written."""
+
+
+class RelationshipExistsError(CloveError):
+    """A CREATE named a relationship that already exists; nothing was written."""
+
+
+class CaveatEvaluationError(CloveError):
+    """A caveat expression failed while evaluating (for example, a type mismatch at run time)."""
+
+
+class StorageError(CloveError):
+    """The storage backend failed or refused the operation."""
+
+
+class RevisionUnavailableError(StorageError):
+    """A consistency token names a revision this store cannot serve."""
+
+
+class CloveInternalError(CloveError):
+    """A bug in Clove. Please report it; the message says what went wrong."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"internal error (this is a bug in Clove): {message}")

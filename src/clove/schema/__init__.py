@@ -1,0 +1,1 @@
+"""Schema front-ends: text in each supported language compiles to one typed IR (``ir``)."""

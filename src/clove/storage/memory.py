@@ -1,0 +1,255 @@
+"""The in-memory backend: MVCC over append-only version lists, indexed both ways."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from clove.errors import (
+    PreconditionFailedError,
+    RelationshipExistsError,
+    RevisionUnavailableError,
+    StorageError,
+)
+from clove.relationships import (
+    Operation,
+    Precondition,
+    PreconditionKind,
+    Relationship,
+    RelationshipFilter,
+    RelationshipUpdate,
+)
+from clove.storage.protocol import RelationshipKey, SchemaRecord
+
+_LIVE = 1 << 62  # "deleted at" of a version nobody deleted yet
+
+_IndexKey = TypeVar("_IndexKey", bound=tuple[str, ...])
+
+
+class _Version:
+    """One relationship between the revision that wrote it and the one that removed it."""
+
+    __slots__ = ("created", "deleted", "rel")
+
+    def __init__(self, rel: Relationship, created: int) -> None:
+        self.rel = rel
+        self.created = created
+        self.deleted = _LIVE
+
+
+def _visible(versions: list[_Version], revision: int, now: datetime) -> list[Relationship]:
+    return [
+        v.rel
+        for v in versions
+        if v.created <= revision < v.deleted
+        and (v.rel.expiration is None or v.rel.expiration > now)
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` with naive times taken as UTC, as ``Relationship`` takes expirations."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class MemoryReader:
+    __slots__ = ("_now", "_revision", "_store")
+
+    def __init__(self, store: MemoryStore, revision: int, now: datetime) -> None:
+        self._store = store
+        self._revision = revision
+        # Expiration is judged at one instant for the reader's whole life.
+        self._now = now
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def subjects(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        self._store._check_open()
+        versions = self._store._forward.get((resource_type, resource_id, relation))
+        if not versions:
+            return ()
+        return _visible(versions, self._revision, self._now)
+
+    def resources(
+        self,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str | None,
+        resource_type: str,
+        relation: str,
+    ) -> Sequence[Relationship]:
+        self._store._check_open()
+        versions = self._store._reverse.get((subject_type, subject_id, resource_type, relation))
+        if not versions:
+            return ()
+        found = _visible(versions, self._revision, self._now)
+        if subject_relation is None:
+            return found
+        return [rel for rel in found if rel.subject_relation == subject_relation]
+
+    def query(
+        self,
+        filter: RelationshipFilter,
+        *,
+        after: RelationshipKey | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Relationship]:
+        store = self._store
+        store._check_open()
+        if filter.resource_type is not None and filter.resource_id is not None and filter.relation:
+            key = (filter.resource_type, filter.resource_id, filter.relation)
+            candidates = store._forward.get(key, [])
+        else:
+            candidates = [v for versions in list(store._forward.values()) for v in versions]
+        matched = sorted(
+            (
+                rel
+                for rel in _visible(candidates, self._revision, self._now)
+                if filter.matches(rel) and (after is None or rel.key > after)
+            ),
+            key=lambda rel: rel.key,
+        )
+        yield from matched if limit is None else matched[:limit]
+
+    def schema(self) -> SchemaRecord | None:
+        self._store._check_open()
+        found = None
+        for record in self._store._schemas:
+            if record.revision > self._revision:
+                break
+            found = record
+        return found
+
+
+class MemoryStore:
+    """Relationships kept in process memory; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._store_id = f"memory-{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        self._head = 0
+        self._live: dict[RelationshipKey, _Version] = {}
+        self._forward: dict[tuple[str, str, str], list[_Version]] = {}
+        self._reverse: dict[tuple[str, str, str, str], list[_Version]] = {}
+        self._schemas: list[SchemaRecord] = []
+        self._closed = False
+
+    @property
+    def store_id(self) -> str:
+        return self._store_id
+
+    def head_revision(self) -> int:
+        self._check_open()
+        return self._head
+
+    def reader(self, revision: int) -> MemoryReader:
+        return self._reader(revision, datetime.now(UTC))
+
+    def _reader(self, revision: int, now: datetime) -> MemoryReader:
+        self._check_open()
+        if revision < 0 or revision > self._head:
+            message = f"revision {revision} is not available (head is {self._head})"
+            raise RevisionUnavailableError(message)
+        return MemoryReader(self, revision, now)
+
+    def write(
+        self,
+        updates: Sequence[RelationshipUpdate],
+        *,
+        preconditions: Sequence[Precondition] = (),
+        delete_filters: Sequence[RelationshipFilter] = (),
+        schema_text: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        self._check_open()
+        now = datetime.now(UTC) if now is None else _aware(now)
+        with self._lock:
+            # Preconditions and delete filters see the head as of ``now``, like CREATE does.
+            head = self._reader(self._head, now)
+            for precondition in preconditions:
+                exists = next(head.query(precondition.filter, limit=1), None) is not None
+                if exists != (precondition.kind is PreconditionKind.MUST_MATCH):
+                    raise PreconditionFailedError(_precondition_message(precondition))
+            # Stage the whole write first, so a failure leaves nothing applied.
+            removals: dict[RelationshipKey, _Version] = {}
+            for filter in delete_filters:
+                for rel in head.query(filter):
+                    removals[rel.key] = self._live[rel.key]
+            additions: dict[RelationshipKey, Relationship] = {}
+            for update in updates:
+                rel = update.relationship
+                key = rel.key
+                current = self._live.get(key)
+                live = current is not None and key not in removals and not current.rel.expired(now)
+                if update.operation is Operation.DELETE:
+                    additions.pop(key, None)
+                    if current is not None:
+                        removals[key] = current
+                    continue
+                if update.operation is Operation.CREATE and (live or key in additions):
+                    raise RelationshipExistsError(f"relationship {rel} already exists")
+                if current is not None:
+                    removals[key] = current
+                additions[key] = rel
+            revision = self._head + 1
+            for key, version in removals.items():
+                version.deleted = revision
+                del self._live[key]
+            for key, rel in additions.items():
+                self._add(key, rel, revision)
+            if schema_text is not None:
+                self._schemas.append(SchemaRecord(text=schema_text, revision=revision))
+            self._head = revision
+            return revision
+
+    def _add(self, key: RelationshipKey, rel: Relationship, revision: int) -> None:
+        version = _Version(rel, revision)
+        self._live[key] = version
+        forward = (rel.resource_type, rel.resource_id, rel.relation)
+        self._forward.setdefault(forward, []).append(version)
+        reverse = (rel.subject_type, rel.subject_id, rel.resource_type, rel.relation)
+        self._reverse.setdefault(reverse, []).append(version)
+
+    def delete_expired(self, now: datetime) -> int:
+        """Drop every stored version expired at ``now`` (live or historical); count them."""
+        self._check_open()
+        now = _aware(now)
+        with self._lock:
+            for key in [key for key, v in self._live.items() if v.rel.expired(now)]:
+                del self._live[key]
+            _prune_expired(self._reverse, now)
+            return _prune_expired(self._forward, now)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+
+def _prune_expired(index: dict[_IndexKey, list[_Version]], now: datetime) -> int:
+    """Drop versions expired at ``now`` from ``index``; return how many were dropped."""
+    removed = 0
+    for key, versions in list(index.items()):
+        kept = [v for v in versions if not v.rel.expired(now)]
+        if len(kept) == len(versions):
+            continue
+        removed += len(versions) - len(kept)
+        # Replace the list rather than edit it: readers may be iterating over it.
+        if kept:
+            index[key] = kept
+        else:
+            del index[key]
+    return removed
+
+
+def _precondition_message(precondition: Precondition) -> str:
+    verb = "matched" if precondition.kind is PreconditionKind.MUST_NOT_MATCH else "did not match"
+    return f"precondition failed: filter {precondition.filter} {verb} a relationship"

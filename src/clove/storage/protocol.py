@@ -1,0 +1,117 @@
+"""The storage contract every backend implements.
+
+Storage is MVCC: every successful write is applied all-or-nothing at a new revision (a
+positive integer, strictly increasing); a ``Reader`` opened at a revision sees exactly the
+data committed at or before it, whatever writers do meanwhile. Expired relationships are
+invisible to every read (a relationship expires at its ``expiration`` instant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from clove.relationships import (
+    Precondition,
+    Relationship,
+    RelationshipFilter,
+    RelationshipUpdate,
+)
+
+RelationshipKey = tuple[str, str, str, str, str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchemaRecord:
+    """Schema text as stored, and the revision that wrote it."""
+
+    text: str
+    revision: int
+
+
+class Reader(Protocol):
+    """A consistent view of the store at one revision."""
+
+    @property
+    def revision(self) -> int: ...
+
+    def subjects(self, resource_type: str, resource_id: str, relation: str) -> Sequence[Relationship]:
+        """Every live relationship ``resource_type:resource_id#relation@*``.
+
+        The check hot path: backends should answer from an index, without a full scan.
+        """
+        ...
+
+    def resources(
+        self,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str | None,
+        resource_type: str,
+        relation: str,
+    ) -> Sequence[Relationship]:
+        """Every live relationship ``resource_type:*#relation@subject_type:subject_id[#subject_relation]``.
+
+        ``subject_relation`` None matches any subject relation (arrows walk subject objects).
+        """
+        ...
+
+    def query(
+        self,
+        filter: RelationshipFilter,
+        *,
+        after: RelationshipKey | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Relationship]:
+        """Live relationships matching ``filter``, in ``Relationship.key`` order, strictly after ``after``."""
+        ...
+
+    def schema(self) -> SchemaRecord | None:
+        """The schema in force at this revision, or None if none was ever written."""
+        ...
+
+
+class Store(Protocol):
+    """A relationship store with MVCC revisions."""
+
+    @property
+    def store_id(self) -> str:
+        """A stable identifier of this datastore, carried in consistency tokens."""
+        ...
+
+    def head_revision(self) -> int:
+        """The newest committed revision (0 for an empty store)."""
+        ...
+
+    def reader(self, revision: int) -> Reader:
+        """A reader at ``revision``; raises RevisionUnavailableError if it is not servable."""
+        ...
+
+    def write(
+        self,
+        updates: Sequence[RelationshipUpdate],
+        *,
+        preconditions: Sequence[Precondition] = (),
+        delete_filters: Sequence[RelationshipFilter] = (),
+        schema_text: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Apply everything at one new revision, all or nothing, and return that revision.
+
+        Order inside the write: preconditions are checked against the head (raising
+        PreconditionFailedError), then ``delete_filters`` delete what they match, then
+        ``updates`` apply in order (CREATE of a live relationship raises
+        RelationshipExistsError), then ``schema_text`` (if given) becomes the schema.
+        A write that changes nothing still gets a new revision.
+        """
+        ...
+
+    def delete_expired(self, now: datetime) -> int:
+        """Physically remove relationships expired at ``now``; return how many."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; further use raises StorageError."""
+        ...
