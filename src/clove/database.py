@@ -329,13 +329,10 @@ class Database:
         who = subject if isinstance(subject, SubjectRef) else parse_subject(subject)
         _require_question(types, resource_type, permission, who)
         caveats = CaveatRunner(types, context)
-        results: list[ResourceResult] = []
-        for resource_id, outcome in run_lookup_resources(
-            types, reader, resource_type, permission, who, caveats, after=after
-        ):
-            results.append(ResourceResult(resource_id, *_permissionship(outcome)))
-            if limit is not None and len(results) >= limit:
-                break
+        found = run_lookup_resources(
+            types, reader, resource_type, permission, who, caveats, after=after, limit=limit
+        )
+        results = [ResourceResult(rid, *_permissionship(outcome)) for rid, outcome in found]
         return results
 
     def lookup_subjects(

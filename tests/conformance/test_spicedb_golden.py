@@ -11,9 +11,9 @@ import pytest
 
 import clove
 
-from .conftest import CONFORMANCE, require_conformance
+from conformance_data import conformance_files, require_conformance
 
-FILES = sorted((CONFORMANCE / "spicedb-golden").glob("*.json")) if CONFORMANCE.is_dir() else []
+FILES = conformance_files("spicedb-golden", "*.json")
 
 
 def _distinct(entries: list[Any]) -> list[Any]:

@@ -1,0 +1,45 @@
+"""The public API is curated: adding a name to it must be deliberate."""
+
+from __future__ import annotations
+
+import clove
+
+EXPECTED = {
+    "CaveatEvaluationError",
+    "CheckResult",
+    "CloveError",
+    "CloveInternalError",
+    "Consistency",
+    "ContextError",
+    "Database",
+    "ExpandNode",
+    "InvalidInputError",
+    "Operation",
+    "Permissionship",
+    "Precondition",
+    "PreconditionFailedError",
+    "PreconditionKind",
+    "Relationship",
+    "RelationshipExistsError",
+    "RelationshipFilter",
+    "RelationshipSyntaxError",
+    "RelationshipTypeError",
+    "RelationshipUpdate",
+    "ResourceResult",
+    "RevisionUnavailableError",
+    "SchemaError",
+    "StorageError",
+    "SubjectResult",
+    "TokenError",
+    "UnknownTypeError",
+    "ValidationError",
+    "open",
+    "parse_relationship",
+}
+
+
+def test_public_names_are_exactly_the_curated_set() -> None:
+    assert set(clove.__all__) == EXPECTED
+    assert sorted(clove.__all__) == clove.__all__
+    for name in clove.__all__:
+        assert hasattr(clove, name)
