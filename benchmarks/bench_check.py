@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dataset  # noqa: E402
-
-import clove  # noqa: E402
+import clove
+import dataset
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -59,7 +58,11 @@ def run_clove(size: int, backend: str) -> dict[str, object]:
         "load_per_s": len(data.relationships) / load_seconds,
         "bytes_per_relationship": memory / len(data.relationships),
     }
-    for kind, questions in (("direct", data.direct), ("deep", data.deep), ("negative", data.negative)):
+    for kind, questions in (
+        ("direct", data.direct),
+        ("deep", data.deep),
+        ("negative", data.negative),
+    ):
         expected = kind != "negative"
         samples = []
         for resource, permission, subject in questions:
@@ -112,7 +115,8 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also run the SpiceDB peer")
     args = parser.parse_args()
     header = " | ".join(
-        ["engine".ljust(18)] + [f"{k + ' p50':>9} {'p99':>9}" for k in ("direct", "deep", "negative", "lookup")]
+        ["engine".ljust(18)]
+        + [f"{k + ' p50':>9} {'p99':>9}" for k in ("direct", "deep", "negative", "lookup")]
     )
     for size in (int(s) for s in args.sizes.split(",")):
         rows = [("clove-" + args.backend, run_clove(size, args.backend))]
@@ -125,9 +129,16 @@ def main() -> None:
         for name, results in rows:
             print(_row(name, results))
         for name, results in rows:
-            per_rel = results.get("bytes_per_relationship") or results.get("rss_bytes_per_relationship")
-            print(f"{name}: load {results['load_per_s']:.0f} rel/s, memory {per_rel:.0f} B/relationship, "
-                  f"lookup returns {results['lookup']['mean_results']:.1f} on average")  # type: ignore[index]
+            per_rel = results.get("bytes_per_relationship") or results.get(
+                "rss_bytes_per_relationship"
+            )
+            lookup = results["lookup"]
+            assert isinstance(lookup, dict)
+            print(
+                f"{name}: load {results['load_per_s']:.0f} rel/s, "
+                f"memory {per_rel:.0f} B/relationship, "
+                f"lookup returns {lookup['mean_results']:.1f} on average"
+            )
 
 
 if __name__ == "__main__":

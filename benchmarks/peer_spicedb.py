@@ -17,8 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dataset  # noqa: E402
-from authzed.api.v1 import (  # noqa: E402
+from authzed.api.v1 import (
     CheckPermissionRequest,
     Consistency,
     LookupResourcesRequest,
@@ -29,7 +28,9 @@ from authzed.api.v1 import (  # noqa: E402
     SubjectReference,
     WriteRelationshipsRequest,
 )
-from spicedb_embedded import EmbeddedSpiceDB, StartOptions, ffi  # noqa: E402
+from spicedb_embedded import EmbeddedSpiceDB, StartOptions, ffi
+
+import dataset
 
 warnings.simplefilter("ignore")
 
@@ -89,7 +90,11 @@ def main() -> None:
         "load_per_s": len(data.relationships) / load_seconds,
         "rss_bytes_per_relationship": (rss_after - rss_before) * 1024 / len(data.relationships),
     }
-    for kind, questions in (("direct", data.direct), ("deep", data.deep), ("negative", data.negative)):
+    for kind, questions in (
+        ("direct", data.direct),
+        ("deep", data.deep),
+        ("negative", data.negative),
+    ):
         samples = []
         for resource_text, permission, subject in questions:
             request = CheckPermissionRequest(

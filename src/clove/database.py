@@ -24,7 +24,6 @@ from clove.errors import (
     InvalidInputError,
     RelationshipTypeError,
     SchemaError,
-    UnknownTypeError,
     ValidationError,
 )
 from clove.relationships import (
@@ -96,7 +95,7 @@ RelationshipArg = str | Relationship
 UpdateArg = str | Relationship | RelationshipUpdate
 
 
-def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:  # noqa: A001
+def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` or a ``.db`` path."""
     return Database(_open_store(url), quantum=quantum)
 
@@ -278,7 +277,7 @@ class Database:
         context: Mapping[str, Any] | None = None,
         consistency: ConsistencyArg = None,
     ) -> CheckResult:
-        """May ``subject`` (``type:id`` or ``type:id#relation``) do ``permission`` on ``resource``?"""
+        """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?"""
         reader = self._reader(consistency)
         types = self._typesystem(reader)
         obj = parse_object(resource)
@@ -294,13 +293,13 @@ class Database:
         *,
         consistency: ConsistencyArg = None,
     ) -> list[CheckResult]:
-        """Several checks at one revision; each item is (resource, permission, subject[, context])."""
+        """Several checks at one revision: items are (resource, permission, subject[, context])."""
         reader = self._reader(consistency)
         types = self._typesystem(reader)
         results = []
         for item in items:
             resource, permission, subject = item[0], item[1], item[2]
-            context = item[3] if len(item) > 3 else None  # type: ignore[misc]
+            context = item[3] if len(item) > 3 else None
             obj = parse_object(resource)
             who = parse_subject(subject)
             _require_question(types, obj.type, permission, who)
@@ -365,9 +364,7 @@ class Database:
         for subject_id, outcome in found.concrete.items():
             if outcome is not False:
                 permissionship, missing = _permissionship(outcome)
-                results.append(
-                    SubjectResult(subject_id, permissionship, missing_context=missing)
-                )
+                results.append(SubjectResult(subject_id, permissionship, missing_context=missing))
         if found.wildcard is not None and found.wildcard.outcome is not False:
             excluded = tuple(sorted(found.wildcard.excluded))
             permissionship, missing = _permissionship(found.wildcard.outcome)
@@ -463,9 +460,7 @@ def validate_relationship(types: TypeSystem, rel: Relationship) -> None:
     matching = [allowed for allowed in candidates if allowed.caveat == rel.caveat_name]
     if not matching:
         if rel.caveat_name is None:
-            raise RelationshipTypeError(
-                f"subjects of type `{shape}` on {where} must have a caveat"
-            )
+            raise RelationshipTypeError(f"subjects of type `{shape}` on {where} must have a caveat")
         raise RelationshipTypeError(
             f"subjects of type `{shape} with {rel.caveat_name}` are not allowed on {where}"
         )

@@ -139,7 +139,9 @@ def parse_relationship(text: str) -> Relationship:
     if rest.startswith("[") and not rest.startswith("[expiration:"):
         caveat = _CAVEAT_RE.match(rest)
         if caveat is None:
-            raise RelationshipSyntaxError("malformed caveat; expected [name] or [name:{json}]", text=text)
+            raise RelationshipSyntaxError(
+                "malformed caveat; expected [name] or [name:{json}]", text=text
+            )
         caveat_name = caveat["name"]
         rest = rest[caveat.end() :]
         if caveat["end"] == ":":
@@ -147,17 +149,23 @@ def parse_relationship(text: str) -> Relationship:
     if rest.startswith("[expiration:"):
         expiry = _EXPIRATION_RE.match(rest)
         if expiry is None:
-            raise RelationshipSyntaxError("malformed expiration; expected [expiration:RFC3339]", text=text)
+            raise RelationshipSyntaxError(
+                "malformed expiration; expected [expiration:RFC3339]", text=text
+            )
         try:
             expiration = parse_timestamp(expiry["at"])
         except ValueError:
-            raise RelationshipSyntaxError(f"expiration {expiry['at']!r} is not an RFC 3339 time", text=text) from None
+            raise RelationshipSyntaxError(
+                f"expiration {expiry['at']!r} is not an RFC 3339 time", text=text
+            ) from None
         rest = rest[expiry.end() :]
     if rest:
         raise RelationshipSyntaxError(f"unexpected text {rest!r} after the relationship", text=text)
     subject_relation = match["srel"] or ELLIPSIS
     if match["sid"] == WILDCARD and subject_relation != ELLIPSIS:
-        raise RelationshipSyntaxError("a wildcard subject cannot have a subject relation", text=text)
+        raise RelationshipSyntaxError(
+            "a wildcard subject cannot have a subject relation", text=text
+        )
     return Relationship(
         resource_type=match["rtype"],
         resource_id=match["rid"],

@@ -25,7 +25,10 @@ _EXPECTATIONS = {
     "assertFalse": Permissionship.NO,
     "assertCaveated": Permissionship.CONDITIONAL,
 }
-_ASSERTION_RE = re.compile(r"^(?P<resource>[^#\s]+)#(?P<permission>[^@\s]+)@(?P<subject>\S+?)(?:\s+with\s+(?P<context>\{.*\}))?\s*$", re.DOTALL)
+_ASSERTION_RE = re.compile(
+    r"^(?P<resource>[^#\s]+)#(?P<permission>[^@\s]+)@(?P<subject>\S+?)(?:\s+with\s+(?P<context>\{.*\}))?\s*$",
+    re.DOTALL,
+)
 _EXPECTED_SUBJECT_RE = re.compile(r"^\s*\[(?P<subject>[^\]\[]+(?:\[\.\.\.\])?)(?P<rest>[^\]]*)\]")
 
 
@@ -91,7 +94,9 @@ def run_validation_file(
     try:
         documents = list(yaml.safe_load_all(source.read_text()))
     except (OSError, yaml.YAMLError) as error:
-        report.outcomes.append(Outcome(str(source), 0, "file", str(source), False, error=str(error)))
+        report.outcomes.append(
+            Outcome(str(source), 0, "file", str(source), False, error=str(error))
+        )
         return report
     for index, document in enumerate(d for d in documents if d is not None):
         with opener() as db:
@@ -156,7 +161,9 @@ def _run_expected_relation(
     for entry in subjects:
         match = _EXPECTED_SUBJECT_RE.match(str(entry))
         if match is None:
-            return Outcome(name, index, "validation", key, False, error=f"malformed entry {entry!r}")
+            return Outcome(
+                name, index, "validation", key, False, error=f"malformed entry {entry!r}"
+            )
         expected.add(match["subject"].strip())
     try:
         actual = set()

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conformance_data import conformance_files, require_conformance
 
 from clove.cli.main import main
+from conformance_data import conformance_files, require_conformance
 
 
 def _clove(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -56,10 +56,14 @@ def test_bad_schema_prints_position_not_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_round_trip_through_a_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_round_trip_through_a_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = f"sqlite://{tmp_path}/cli.db"
     schema = tmp_path / "schema.zed"
-    schema.write_text("definition user {}\ndefinition doc { relation viewer: user\n permission view = viewer }")
+    schema.write_text(
+        "definition user {}\ndefinition doc { relation viewer: user\n permission view = viewer }"
+    )
     assert main(["schema", "write", str(schema), "--db", db]) == 0
     assert main(["relationships", "write", "doc:1#viewer@user:a", "--db", db]) == 0
     assert main(["check", "doc:1", "view", "user:a", "--db", db]) == 0

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 import clove
-
 from conformance_data import conformance_files, require_conformance
 
 FILES = conformance_files("spicedb-golden", "*.json")

@@ -9,7 +9,6 @@ import pytest
 
 import clove
 from clove.validationfile import run_validation_file
-
 from conformance_data import conformance_files, require_conformance
 
 FILES = conformance_files("spicedb", "*.yaml")

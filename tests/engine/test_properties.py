@@ -107,7 +107,7 @@ def test_check_agrees_with_lookups(relationships: list[str]) -> None:
             found = db.lookup_subjects(f"{resource_type}:{object_id}", permission, "user")
             concrete = {s.subject_id for s in found if s.subject_id != "*"}
             wildcard = next((s for s in found if s.subject_id == "*"), None)
-            for user in USERS + ["stranger"]:
+            for user in [*USERS, "stranger"]:
                 via_lookup = user in concrete or (
                     wildcard is not None and user not in wildcard.excluded_subject_ids
                 )

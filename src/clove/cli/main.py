@@ -150,7 +150,8 @@ def _validate(args: argparse.Namespace) -> int:
         for outcome in report.outcomes:
             if not outcome.passed:
                 detail = outcome.error or f"expected {outcome.expected}, got {outcome.actual}"
-                print(f"FAIL {outcome.file}[{outcome.document}] {outcome.kind} {outcome.text}: {detail}")
+                where = f"{outcome.file}[{outcome.document}]"
+                print(f"FAIL {where} {outcome.kind} {outcome.text}: {detail}")
         print(f"{report.passed} passed, {report.failed} failed")
     return 0 if report.ok else 1
 
@@ -210,9 +211,12 @@ def _demo(args: argparse.Namespace) -> int:
             result = db.check(
                 resource, permission, subject, context=context, consistency=consistency
             )
-            extra = f" (missing {', '.join(result.missing_context)})" if result.missing_context else ""
+            extra = (
+                f" (missing {', '.join(result.missing_context)})" if result.missing_context else ""
+            )
             with_context = f" with {json.dumps(context)}" if context else ""
-            print(f"check {resource}#{permission}@{subject}{with_context}: {result.permissionship}{extra}")
+            question = f"{resource}#{permission}@{subject}{with_context}"
+            print(f"check {question}: {result.permissionship}{extra}")
         found = db.lookup_resources("document", "view", "user:alice", consistency=consistency)
         print("alice can view:", ", ".join(r.resource_id for r in found) or "nothing")
         subjects = db.lookup_subjects("document:readme", "view", "user", consistency=consistency)

@@ -33,7 +33,7 @@ def run_deep(function: Callable[[], T]) -> T:
     def target() -> None:
         try:
             outcome.append(function())
-        except BaseException as error:  # noqa: BLE001 - re-raised in the caller below
+        except BaseException as error:
             failure.append(error)
 
     with _lock:

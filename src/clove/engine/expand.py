@@ -33,7 +33,9 @@ class ExpandNode:
     subjects: tuple[str, ...] = ()
 
 
-def expand(types: TypeSystem, reader: Reader, type_name: str, object_id: str, name: str) -> ExpandNode:
+def expand(
+    types: TypeSystem, reader: Reader, type_name: str, object_id: str, name: str
+) -> ExpandNode:
     return _Expander(types, reader).member(type_name, object_id, name)
 
 

@@ -18,7 +18,7 @@ def either(a: Outcome, b: Outcome) -> Outcome:
         return b
     if b is False:
         return a
-    return a | b  # type: ignore[operator]
+    return a | b
 
 
 def both(a: Outcome, b: Outcome) -> Outcome:
@@ -29,7 +29,7 @@ def both(a: Outcome, b: Outcome) -> Outcome:
         return b
     if b is True:
         return a
-    return a | b  # type: ignore[operator]
+    return a | b
 
 
 def negate(a: Outcome) -> Outcome:

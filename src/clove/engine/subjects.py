@@ -254,7 +254,10 @@ class SubjectFinder:
     def _direct(self, type_name: str, object_id: str, relation: str) -> SubjectSet:
         result = SubjectSet()
         for rel in self._reader.subjects(type_name, object_id, relation):
-            if rel.subject_type == self._subject_type and rel.subject_relation == self._subject_relation:
+            if (
+                rel.subject_type == self._subject_type
+                and rel.subject_relation == self._subject_relation
+            ):
                 outcome = self._caveats.outcome(rel)
                 if rel.subject_id == WILDCARD:
                     result.add_wildcard(Wildcard(outcome))

@@ -47,20 +47,20 @@ class TypeSystem:
         for definition in schema.definitions:
             for relation in definition.relations:
                 for allowed in relation.allowed:
-                    target = (definition.name, relation.name)
+                    entry = (definition.name, relation.name)
                     if allowed.wildcard:
-                        self.wildcard_entries[allowed.type].append(target)
+                        self.wildcard_entries[allowed.type].append(entry)
                     else:
-                        self.entries[(allowed.type, allowed.relation)].append(target)
+                        self.entries[(allowed.type, allowed.relation)].append(entry)
             for permission in definition.permissions:
                 for ref in _positive_refs(permission.expression):
                     match ref:
                         case ir.RelationRef(name=name):
                             self.used_by[(definition.name, name)].append(permission.name)
                         case ir.Arrow(tupleset=tupleset, target=target):
-                            entry = ArrowEntry(definition.name, tupleset, permission.name)
+                            arrow = ArrowEntry(definition.name, tupleset, permission.name)
                             for subject_type in self._tupleset_types(definition, tupleset):
-                                self.arrows_to[(subject_type, target)].append(entry)
+                                self.arrows_to[(subject_type, target)].append(arrow)
                         case _:
                             raise CloveInternalError(f"unexpected reference {ref!r}")
 
@@ -94,7 +94,9 @@ class TypeSystem:
             raise UnknownTypeError(f"caveat `{name}` not found")
         return caveat
 
-    def allows(self, rel_type: str, relation: str, subject_type: str, subject_relation: str) -> bool:
+    def allows(
+        self, rel_type: str, relation: str, subject_type: str, subject_relation: str
+    ) -> bool:
         member = self.member(rel_type, relation)
         if not isinstance(member, ir.Relation):
             return False

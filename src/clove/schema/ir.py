@@ -24,10 +24,6 @@ class Span:
 NO_SPAN = Span(line=0, column=0)
 
 
-def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[return-value]
-
-
 # --- permission expressions ------------------------------------------------------------
 
 
@@ -36,7 +32,7 @@ class Union:
     """``a + b + ...``: member of any child."""
 
     children: tuple[Expression, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +40,7 @@ class Intersection:
     """``a & b & ...``: member of every child."""
 
     children: tuple[Expression, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +49,7 @@ class Exclusion:
 
     base: Expression
     subtracted: Expression
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +57,7 @@ class RelationRef:
     """A relation or permission of the same object (a computed userset)."""
 
     name: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,14 +71,14 @@ class Arrow:
     tupleset: str
     target: str
     function: Literal["any", "all"] = "any"
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Nil:
     """``nil``: the empty set."""
 
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Expression = Union | Intersection | Exclusion | RelationRef | Arrow | Nil
@@ -104,7 +100,7 @@ class AllowedSubject:
     wildcard: bool = False
     caveat: str | None = None
     expiration: bool = False
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +110,7 @@ class Relation:
     name: str
     allowed: tuple[AllowedSubject, ...]
     doc: str | None = field(default=None, compare=False)
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +120,7 @@ class Permission:
     name: str
     expression: Expression
     doc: str | None = field(default=None, compare=False)
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +131,7 @@ class Definition:
     relations: tuple[Relation, ...] = ()
     permissions: tuple[Permission, ...] = ()
     doc: str | None = field(default=None, compare=False)
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
     def relation(self, name: str) -> Relation | None:
         for relation in self.relations:
@@ -174,7 +170,7 @@ class CaveatType:
 class CaveatParameter:
     name: str
     type: CaveatType
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,8 +184,8 @@ class Caveat:
     parameters: tuple[CaveatParameter, ...]
     expression: str
     doc: str | None = field(default=None, compare=False)
-    span: Span = _span()
-    expression_span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    expression_span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 # --- the whole schema ------------------------------------------------------------------

@@ -37,7 +37,9 @@ class Reader(Protocol):
     @property
     def revision(self) -> int: ...
 
-    def subjects(self, resource_type: str, resource_id: str, relation: str) -> Sequence[Relationship]:
+    def subjects(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
         """Every live relationship ``resource_type:resource_id#relation@*``.
 
         The check hot path: backends should answer from an index, without a full scan.
@@ -52,7 +54,7 @@ class Reader(Protocol):
         resource_type: str,
         relation: str,
     ) -> Sequence[Relationship]:
-        """Every live relationship ``resource_type:*#relation@subject_type:subject_id[#subject_relation]``.
+        """Every live ``resource_type:*#relation@subject_type:subject_id[#subject_relation]``.
 
         ``subject_relation`` None matches any subject relation (arrows walk subject objects).
         """
@@ -65,7 +67,7 @@ class Reader(Protocol):
         after: RelationshipKey | None = None,
         limit: int | None = None,
     ) -> Iterator[Relationship]:
-        """Live relationships matching ``filter``, in ``Relationship.key`` order, strictly after ``after``."""
+        """Live relationships matching ``filter`` in ``Relationship.key`` order, after ``after``."""
         ...
 
     def schema(self) -> SchemaRecord | None:
