@@ -28,6 +28,7 @@ from clove.errors import (
 )
 from clove.relationships import (
     WILDCARD,
+    ObjectRef,
     Operation,
     Precondition,
     Relationship,
@@ -46,6 +47,7 @@ from clove.storage.protocol import Reader, Store
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
 DEFAULT_QUANTUM = 0.005
+_PARSE_MEMO_SIZE = 65_536
 
 
 class Permissionship(StrEnum):
@@ -130,6 +132,8 @@ class Database:
         self._head_seen_at = float("-inf")
         self._written = 0
         self._types: tuple[int, TypeSystem] | None = None
+        self._objects: dict[str, ObjectRef] = {}
+        self._subjects: dict[str, SubjectRef] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -195,6 +199,25 @@ class Database:
         types = TypeSystem(parse_schema(record.text))
         self._types = (record.revision, types)
         return types
+
+    def _object(self, text: str) -> ObjectRef:
+        """``parse_object`` with a bounded memo: hot checks name the same objects again."""
+        found = self._objects.get(text)
+        if found is None:
+            if len(self._objects) >= _PARSE_MEMO_SIZE:
+                self._objects.clear()
+            found = self._objects[text] = parse_object(text)
+        return found
+
+    def _subject(self, subject: str | SubjectRef) -> SubjectRef:
+        if isinstance(subject, SubjectRef):
+            return subject
+        found = self._subjects.get(subject)
+        if found is None:
+            if len(self._subjects) >= _PARSE_MEMO_SIZE:
+                self._subjects.clear()
+            found = self._subjects[subject] = parse_subject(subject)
+        return found
 
     def _token(self, revision: int) -> str:
         self._written = max(self._written, revision)
@@ -280,8 +303,8 @@ class Database:
         """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?"""
         reader = self._reader(consistency)
         types = self._typesystem(reader)
-        obj = parse_object(resource)
-        who = subject if isinstance(subject, SubjectRef) else parse_subject(subject)
+        obj = self._object(resource)
+        who = self._subject(subject)
         _require_question(types, obj.type, permission, who)
         caveats = CaveatRunner(types, context)
         outcome = run_check(types, reader, obj.type, obj.id, permission, who, caveats)
@@ -300,8 +323,8 @@ class Database:
         for item in items:
             resource, permission, subject = item[0], item[1], item[2]
             context = item[3] if len(item) > 3 else None
-            obj = parse_object(resource)
-            who = parse_subject(subject)
+            obj = self._object(resource)
+            who = self._subject(subject)
             _require_question(types, obj.type, permission, who)
             caveats = CaveatRunner(types, context)
             outcome = run_check(types, reader, obj.type, obj.id, permission, who, caveats)
@@ -392,10 +415,14 @@ def _token(consistency: Consistency) -> str:
 
 
 def _require_question(types: TypeSystem, type_name: str, name: str, subject: SubjectRef) -> None:
+    shape = (type_name, name, subject.type, subject.relation)
+    if shape in types.known_questions:
+        return
     types.require_member(type_name, name)
     types.require_type(subject.type)
     if subject.relation != ELLIPSIS:
         types.require_member(subject.type, subject.relation)
+    types.known_questions.add(shape)
 
 
 def _as_update(update: UpdateArg) -> RelationshipUpdate:

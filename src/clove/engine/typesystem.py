@@ -39,6 +39,8 @@ class TypeSystem:
         }
         # Converted relationship contexts, keyed by (caveat name, canonical JSON).
         self.context_cache: dict[tuple[str | None, str | None], dict[str, object]] = {}
+        # (resource type, permission, subject type, subject relation) already validated.
+        self.known_questions: set[tuple[str, str, str, str]] = set()
         # Reverse indexes for lookup_resources: how membership flows upward.
         self.entries: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
         self.wildcard_entries: dict[str, list[tuple[str, str]]] = defaultdict(list)
