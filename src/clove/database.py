@@ -132,6 +132,7 @@ class Database:
         self._head_seen_at = float("-inf")
         self._written = 0
         self._types: tuple[int, TypeSystem] | None = None
+        self._types_seen_at = -1  # the reader revision at which ``_types`` was last in force
         self._objects: dict[str, ObjectRef] = {}
         self._subjects: dict[str, SubjectRef] = {}
 
@@ -190,15 +191,18 @@ class Database:
         return self._store.reader(self._revision(consistency))
 
     def _typesystem(self, reader: Reader) -> TypeSystem:
+        """The compiled schema in force at the reader's revision (revisions never change)."""
+        cached = self._types
+        if cached is not None and self._types_seen_at == reader.revision:
+            return cached[1]
         record = reader.schema()
         if record is None:
             raise ValidationError("no schema has been written")
-        cached = self._types
-        if cached is not None and cached[0] == record.revision:
-            return cached[1]
-        types = TypeSystem(parse_schema(record.text))
-        self._types = (record.revision, types)
-        return types
+        if cached is None or cached[0] != record.revision:
+            cached = (record.revision, TypeSystem(parse_schema(record.text)))
+            self._types = cached
+        self._types_seen_at = reader.revision
+        return cached[1]
 
     def _object(self, text: str) -> ObjectRef:
         """``parse_object`` with a bounded memo: hot checks name the same objects again."""
@@ -235,6 +239,7 @@ class Database:
             _check_no_orphans(parse_schema(old.text), schema, head)
         revision = self._store.write([], schema_text=text)
         self._types = (revision, types)
+        self._types_seen_at = revision
         return self._token(revision)
 
     def read_schema(self, *, consistency: ConsistencyArg = None) -> str:

@@ -28,6 +28,7 @@ class Checker:
         "_caveats",
         "_cut",
         "_deep",
+        "_kind",
         "_memo",
         "_path",
         "_reader",
@@ -47,6 +48,7 @@ class Checker:
         self._types = types
         self._reader = reader
         self._subject = subject
+        self._kind = (subject.type, subject.relation)
         self._caveats = caveats
         self._memo: dict[tuple[str, str, str], Outcome] = {}
         self._path: dict[tuple[str, str, str], int] = {}
@@ -65,6 +67,8 @@ class Checker:
         depth = self._path.get(key)
         if depth is not None:
             self._cut = min(self._cut, depth)
+            return False
+        if self._kind not in self._types.reach.get((type_name, name), ()):
             return False
         member = self._types.member(type_name, name)
         if member is None:
@@ -91,21 +95,29 @@ class Checker:
 
     def _direct(self, type_name: str, object_id: str, relation: str) -> Outcome:
         subject = self._subject
-        rels = self._reader.subjects(type_name, object_id, relation)
+        reader = self._reader
+        types = self._types
+        key = (type_name, object_id, relation)
         outcome: Outcome = False
-        # Direct matches first: they are cheap and usually decide the answer.
-        for rel in rels:
-            if rel.subject_type != subject.type:
-                continue
-            if (rel.subject_id == subject.id and rel.subject_relation == subject.relation) or (
-                rel.subject_id == WILDCARD and subject.relation == ELLIPSIS
-            ):
+        # The direct probes first: one indexed lookup each, and usually the answer.
+        if self._kind in types.direct_kinds[key[0], relation]:
+            rel = reader.find(*key, subject.type, subject.id, subject.relation)
+            if rel is not None:
+                outcome = self._caveats.outcome(rel)
+                if outcome is True:
+                    return True
+        if (
+            subject.relation == ELLIPSIS
+            and subject.type in types.wildcard_types[type_name, relation]
+        ):
+            rel = reader.find(*key, subject.type, WILDCARD, ELLIPSIS)
+            if rel is not None:
                 outcome = either(outcome, self._caveats.outcome(rel))
                 if outcome is True:
                     return True
-        for rel in rels:
-            if rel.subject_relation == ELLIPSIS:
-                continue
+        if not types.has_subject_sets[type_name, relation]:
+            return outcome
+        for rel in reader.subject_sets(*key):
             found = self.member(rel.subject_type, rel.subject_id, rel.subject_relation)
             if found is not False:
                 outcome = either(outcome, both(found, self._caveats.outcome(rel)))

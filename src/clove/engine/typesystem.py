@@ -39,6 +39,19 @@ class TypeSystem:
         }
         # Converted relationship contexts, keyed by (caveat name, canonical JSON).
         self.context_cache: dict[tuple[str | None, str | None], dict[str, object]] = {}
+        self.direct_kinds: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
+        self.wildcard_types: dict[tuple[str, str], frozenset[str]] = {}
+        self.has_subject_sets: dict[tuple[str, str], bool] = {}
+        for definition in schema.definitions:
+            for relation in definition.relations:
+                key = (definition.name, relation.name)
+                allowed = relation.allowed
+                self.direct_kinds[key] = frozenset(
+                    (a.type, a.relation) for a in allowed if not a.wildcard
+                )
+                self.wildcard_types[key] = frozenset(a.type for a in allowed if a.wildcard)
+                self.has_subject_sets[key] = any(a.relation != ELLIPSIS for a in allowed)
+        self.reach = _reachability(schema, self.members)
         # (resource type, permission, subject type, subject relation) already validated.
         self.known_questions: set[tuple[str, str, str, str]] = set()
         # Reverse indexes for lookup_resources: how membership flows upward.
@@ -106,6 +119,68 @@ class TypeSystem:
             allowed.type == subject_type and allowed.relation == subject_relation
             for allowed in member.allowed
         )
+
+
+def _reachability(
+    schema: ir.Schema, members: dict[str, dict[str, ir.Relation | ir.Permission]]
+) -> dict[tuple[str, str], frozenset[tuple[str, str]]]:
+    """For each relation and permission, the kinds of subject (type, relation) it can hold.
+
+    A least fixed point over the schema: a check whose subject kind is not in the set is
+    answered "no" without reading anything.
+    """
+    reach: dict[tuple[str, str], set[tuple[str, str]]] = {
+        (type_name, name): set() for type_name, table in members.items() for name in table
+    }
+    sources: dict[tuple[str, str], list[tuple[str, str]]] = {key: [] for key in reach}
+    for definition in schema.definitions:
+        for relation in definition.relations:
+            key = (definition.name, relation.name)
+            for allowed in relation.allowed:
+                reach[key].add((allowed.type, allowed.relation))
+                if allowed.relation != ELLIPSIS:
+                    sources[key].append((allowed.type, allowed.relation))
+        for permission in definition.permissions:
+            key = (definition.name, permission.name)
+            for ref in _all_refs(permission.expression):
+                match ref:
+                    case ir.RelationRef(name=name):
+                        sources[key].append((definition.name, name))
+                    case ir.Arrow(tupleset=tupleset, target=target):
+                        tupleset_relation = definition.relation(tupleset)
+                        for allowed in tupleset_relation.allowed if tupleset_relation else ():
+                            sources[key].append((allowed.type, target))
+                    case _:
+                        raise CloveInternalError(f"unexpected reference {ref!r}")
+    # Identity: ``X:x#n`` holds the subject set ``X:x#n`` itself.
+    for key, found_from in sources.items():
+        reach[key].update(found_from)
+    changed = True
+    while changed:
+        changed = False
+        for key, found in reach.items():
+            before = len(found)
+            for source in sources[key]:
+                found.update(reach.get(source, ()))
+            changed = changed or len(found) != before
+    return {key: frozenset(found) for key, found in reach.items()}
+
+
+def _all_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Arrow]:
+    """Every reference in an expression, both sides of an exclusion included."""
+    match expression:
+        case ir.RelationRef() | ir.Arrow():
+            yield expression
+        case ir.Union(children=children) | ir.Intersection(children=children):
+            for child in children:
+                yield from _all_refs(child)
+        case ir.Exclusion(base=base, subtracted=subtracted):
+            yield from _all_refs(base)
+            yield from _all_refs(subtracted)
+        case ir.Nil():
+            return
+        case _:
+            raise CloveInternalError(f"unknown expression node {expression!r}")
 
 
 def _positive_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Arrow]:

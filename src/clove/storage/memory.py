@@ -22,6 +22,7 @@ from clove.relationships import (
     RelationshipFilter,
     RelationshipUpdate,
 )
+from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import RelationshipKey, SchemaRecord
 
 _LIVE = 1 << 62  # "deleted at" of a version nobody deleted yet
@@ -72,6 +73,33 @@ class MemoryReader:
     ) -> Sequence[Relationship]:
         self._store._check_open()
         versions = self._store._forward.get((resource_type, resource_id, relation))
+        if not versions:
+            return ()
+        return _visible(versions, self._revision, self._now)
+
+    def find(
+        self,
+        resource_type: str,
+        resource_id: str,
+        relation: str,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str,
+    ) -> Relationship | None:
+        key = (resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
+        versions = self._store._by_key.get(key)
+        if versions:
+            revision = self._revision
+            for version in versions:
+                if version.created <= revision < version.deleted:
+                    expiration = version.rel.expiration
+                    return version.rel if expiration is None or expiration > self._now else None
+        return None
+
+    def subject_sets(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        versions = self._store._forward_sets.get((resource_type, resource_id, relation))
         if not versions:
             return ()
         return _visible(versions, self._revision, self._now)
@@ -136,6 +164,8 @@ class MemoryStore:
         self._head = 0
         self._live: dict[RelationshipKey, _Version] = {}
         self._forward: dict[tuple[str, str, str], list[_Version]] = {}
+        self._forward_sets: dict[tuple[str, str, str], list[_Version]] = {}
+        self._by_key: dict[RelationshipKey, list[_Version]] = {}
         self._reverse: dict[tuple[str, str, str, str], list[_Version]] = {}
         self._schemas: list[SchemaRecord] = []
         self._closed = False
@@ -213,6 +243,9 @@ class MemoryStore:
         self._live[key] = version
         forward = (rel.resource_type, rel.resource_id, rel.relation)
         self._forward.setdefault(forward, []).append(version)
+        self._by_key.setdefault(key, []).append(version)
+        if rel.subject_relation != ELLIPSIS:
+            self._forward_sets.setdefault(forward, []).append(version)
         reverse = (rel.subject_type, rel.subject_id, rel.resource_type, rel.relation)
         self._reverse.setdefault(reverse, []).append(version)
 

@@ -46,6 +46,24 @@ class Reader(Protocol):
         """
         ...
 
+    def find(
+        self,
+        resource_type: str,
+        resource_id: str,
+        relation: str,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str,
+    ) -> Relationship | None:
+        """The live relationship with exactly this key, if any (the direct-check probe)."""
+        ...
+
+    def subject_sets(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        """The live relationships of ``subjects(...)`` whose subject is a set (``type:id#rel``)."""
+        ...
+
     def resources(
         self,
         subject_type: str,
