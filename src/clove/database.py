@@ -116,10 +116,13 @@ def _open_store(url: str) -> Store:
 
 
 def _sqlite(path: str) -> Store:
+    from clove.storage.cache import CachedStore
     from clove.storage.sqlite import SqliteStore
 
-    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    return SqliteStore(Path(path).expanduser())
+    file = Path(path).expanduser()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(file)
+    return CachedStore(store, store)
 
 
 class Database:

@@ -132,7 +132,10 @@ def _parser() -> argparse.ArgumentParser:
 def _context(args: argparse.Namespace) -> dict[str, Any] | None:
     if not getattr(args, "context", None):
         return None
-    value = json.loads(args.context)
+    try:
+        value = json.loads(args.context)
+    except json.JSONDecodeError as error:
+        raise clove.ContextError(f"--context is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise clove.ContextError("--context must be a JSON object")
     return value

@@ -86,6 +86,7 @@ class MemoryReader:
         subject_id: str,
         subject_relation: str,
     ) -> Relationship | None:
+        self._store._check_open()
         key = (resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
         versions = self._store._by_key.get(key)
         if versions:
@@ -99,6 +100,7 @@ class MemoryReader:
     def subject_sets(
         self, resource_type: str, resource_id: str, relation: str
     ) -> Sequence[Relationship]:
+        self._store._check_open()
         versions = self._store._forward_sets.get((resource_type, resource_id, relation))
         if not versions:
             return ()
@@ -257,6 +259,8 @@ class MemoryStore:
             for key in [key for key, v in self._live.items() if v.rel.expired(now)]:
                 del self._live[key]
             _prune_expired(self._reverse, now)
+            _prune_expired(self._forward_sets, now)
+            _prune_expired(self._by_key, now)
             return _prune_expired(self._forward, now)
 
     def close(self) -> None:

@@ -1,0 +1,772 @@
+"""The SQLite backend: one WAL-mode file, MVCC through created/deleted revision columns.
+
+Every stored row is one version of a relationship, visible to a reader at revision ``r``
+exactly when ``created_revision <= r < deleted_revision``; a write never edits a version in
+place, it retires it (``deleted_revision = new revision``) and inserts the replacement. So a
+reader needs no open transaction to stay consistent: later writes only add versions above its
+revision. Several processes may share the file: writes run in ``BEGIN IMMEDIATE``
+transactions (one writer at a time, waiting up to the busy timeout) and take the new revision
+as the previous maximum plus one inside the transaction.
+
+Connections are per thread (a ``sqlite3.Connection`` must not be used by two threads at
+once) and live as long as the store, so opening a reader costs no I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from clove.errors import (
+    CloveInternalError,
+    PreconditionFailedError,
+    RelationshipExistsError,
+    RevisionUnavailableError,
+    StorageError,
+)
+from clove.relationships import (
+    Operation,
+    Precondition,
+    PreconditionKind,
+    Relationship,
+    RelationshipFilter,
+    RelationshipUpdate,
+)
+from clove.schema.ir import ELLIPSIS
+from clove.storage.protocol import RelationshipKey, SchemaRecord
+
+__all__ = ["SqliteReader", "SqliteStore"]
+
+# ``deleted_revision`` of a version nobody has deleted yet (SQLite's largest integer).
+_LIVE = (1 << 63) - 1
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# How many rows ``query`` fetches per statement; no statement stays open between pages.
+_PAGE_SIZE = 500
+
+# Schema migrations, applied in order on open; ``PRAGMA user_version`` counts those applied.
+# Append new steps; never edit a released one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        # One row per successful write; the head is the largest revision.
+        "CREATE TABLE revisions (revision INTEGER PRIMARY KEY, committed_at INTEGER NOT NULL)",
+        # The primary key doubles as the forward index (resource_type, resource_id, relation)
+        # and keeps rows clustered in ``Relationship.key`` order.
+        """
+        CREATE TABLE relationships (
+            resource_type TEXT NOT NULL,
+            resource_id TEXT NOT NULL,
+            relation TEXT NOT NULL,
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            subject_relation TEXT NOT NULL,
+            caveat_name TEXT,
+            caveat_context TEXT,
+            expiration INTEGER,
+            created_revision INTEGER NOT NULL,
+            deleted_revision INTEGER NOT NULL,
+            PRIMARY KEY (resource_type, resource_id, relation,
+                         subject_type, subject_id, subject_relation, created_revision)
+        ) WITHOUT ROWID
+        """,
+        # The reverse index covers what ``resources`` reads, saving a primary-key lookup
+        # per row (it halves the lookup's time); it repeats caveat contexts, which are small.
+        """
+        CREATE INDEX relationships_by_subject
+            ON relationships (subject_type, subject_id, resource_type, relation,
+                              subject_relation, deleted_revision, expiration,
+                              caveat_name, caveat_context)
+        """,
+        # The change feed: which sets a range of revisions touched (see storage.cache).
+        "CREATE INDEX relationships_by_created ON relationships (created_revision)",
+        f"""
+        CREATE INDEX relationships_by_deleted ON relationships (deleted_revision)
+            WHERE deleted_revision != {_LIVE}
+        """,
+        """
+        CREATE INDEX relationships_by_expiration
+            ON relationships (expiration) WHERE expiration IS NOT NULL
+        """,
+        "CREATE TABLE schemas (revision INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+    ),
+)
+
+_KEY_NAMES = (
+    "resource_type",
+    "resource_id",
+    "relation",
+    "subject_type",
+    "subject_id",
+    "subject_relation",
+)
+_KEY_COLUMNS = ", ".join(_KEY_NAMES)
+_ALL_COLUMNS = f"{_KEY_COLUMNS}, caveat_name, caveat_context, expiration"
+_KEY_MATCH = (
+    "resource_type = ? AND resource_id = ? AND relation = ?"
+    " AND subject_type = ? AND subject_id = ? AND subject_relation = ?"
+)
+# Visible at revision ?1 to a reader whose clock reads ?2 (epoch microseconds).
+_VISIBLE = (
+    "created_revision <= ?1 AND deleted_revision > ?1 AND (expiration IS NULL OR expiration > ?2)"
+)
+
+# The lookups select only what the caller does not already know: decoding text that was
+# bound as a parameter costs more per row than putting the tuple back together in Python.
+_SUBJECTS_SQL = f"""
+    SELECT subject_type, subject_id, subject_relation, caveat_name, caveat_context, expiration
+    FROM relationships
+    WHERE resource_type = ?3 AND resource_id = ?4 AND relation = ?5 AND {_VISIBLE}
+"""
+_SUBJECT_SETS_SQL = f"{_SUBJECTS_SQL} AND subject_relation != '{ELLIPSIS}'"
+_FIND_SQL = f"""
+    SELECT caveat_name, caveat_context, expiration
+    FROM relationships
+    WHERE resource_type = ?3 AND resource_id = ?4 AND relation = ?5
+        AND subject_type = ?6 AND subject_id = ?7 AND subject_relation = ?8 AND {_VISIBLE}
+    LIMIT 1
+"""
+_RESOURCES_SQL = f"""
+    SELECT resource_id, subject_relation, caveat_name, caveat_context, expiration
+    FROM relationships INDEXED BY relationships_by_subject
+    WHERE subject_type = ?3 AND subject_id = ?4 AND resource_type = ?5 AND relation = ?6
+        AND {_VISIBLE}
+"""
+_RESOURCES_WITH_RELATION_SQL = f"{_RESOURCES_SQL} AND subject_relation = ?7"
+_SCHEMA_SQL = (
+    "SELECT text, revision FROM schemas WHERE revision <= ? ORDER BY revision DESC LIMIT 1"
+)
+_CHANGED_LIMIT = 50_000
+_CHANGED_SETS_SQL = f"""
+    SELECT resource_type, resource_id, relation
+        FROM relationships INDEXED BY relationships_by_created
+        WHERE created_revision > ?1 AND created_revision <= ?2
+    UNION
+    SELECT resource_type, resource_id, relation
+        FROM relationships INDEXED BY relationships_by_deleted
+        WHERE deleted_revision > ?1 AND deleted_revision <= ?2 AND deleted_revision != {_LIVE}
+    LIMIT {_CHANGED_LIMIT + 1}
+"""
+_HEAD_SQL = "SELECT coalesce(max(revision), 0) FROM revisions"
+_LIVE_EXPIRATION_SQL = (
+    f"SELECT expiration FROM relationships WHERE {_KEY_MATCH} AND deleted_revision = {_LIVE}"
+)
+_RETIRE_SQL = (
+    f"UPDATE relationships SET deleted_revision = ? WHERE {_KEY_MATCH}"
+    f" AND deleted_revision = {_LIVE}"
+)
+_DROP_OWN_VERSION_SQL = f"DELETE FROM relationships WHERE {_KEY_MATCH} AND created_revision = ?"
+_INSERT_SQL = f"""
+    INSERT INTO relationships ({_ALL_COLUMNS}, created_revision, deleted_revision)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {_LIVE})
+"""
+
+
+def _micros(moment: datetime) -> int:
+    """``moment`` as integer microseconds since the epoch (naive times are UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def _relationship(row: tuple[Any, ...]) -> Relationship:
+    """A relationship from a row of ``_ALL_COLUMNS``."""
+    (
+        resource_type,
+        resource_id,
+        relation,
+        subject_type,
+        subject_id,
+        subject_relation,
+        caveat_name,
+        context_json,
+        expiration,
+    ) = row
+    return Relationship(
+        resource_type=resource_type,
+        resource_id=resource_id,
+        relation=relation,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        subject_relation=subject_relation,
+        caveat_name=caveat_name,
+        caveat_context=None if context_json is None else json.loads(context_json),
+        context_json=context_json,
+        expiration=None if expiration is None else _EPOCH + expiration * _MICROSECOND,
+    )
+
+
+def _filter_sql(filter: RelationshipFilter) -> tuple[list[str], list[object]]:
+    """SQL conditions (with ``?`` placeholders) and their parameters selecting ``filter``."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for column, value in (
+        ("resource_type", filter.resource_type),
+        ("resource_id", filter.resource_id),
+        ("relation", filter.relation),
+        ("subject_type", filter.subject_type),
+        ("subject_id", filter.subject_id),
+        ("subject_relation", filter.subject_relation),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    prefix = filter.resource_id_prefix
+    if prefix:
+        # A range rather than LIKE/GLOB: exact, case-sensitive and index-friendly. Text
+        # compares as UTF-8 bytes, which orders like code points, as Python's str does.
+        conditions.append("resource_id >= ?")
+        params.append(prefix)
+        upper = _prefix_upper_bound(prefix)
+        if upper is not None:
+            conditions.append("resource_id < ?")
+            params.append(upper)
+        else:
+            conditions.append("substr(resource_id, 1, ?) = ?")
+            params.extend((len(prefix), prefix))
+    return conditions, params
+
+
+def _fixed_key_prefix(filter: RelationshipFilter) -> tuple[str, ...]:
+    """The leading ``Relationship.key`` columns that ``filter`` fixes to one value."""
+    fixed: list[str] = []
+    for value in (
+        filter.resource_type,
+        filter.resource_id,
+        filter.relation,
+        filter.subject_type,
+        filter.subject_id,
+        filter.subject_relation,
+    ):
+        if value is None:
+            break
+        fixed.append(value)
+    return tuple(fixed)
+
+
+def _table_for(filter: RelationshipFilter) -> str:
+    """``relationships``, naming the index to use when SQLite would pick the wrong one.
+
+    Without statistics SQLite prefers the primary key (the forward index) whenever the
+    resource type is fixed, even when the subject index pins far fewer rows.
+    """
+    if filter.resource_id is None and filter.subject_type is not None and filter.subject_id:
+        return "relationships INDEXED BY relationships_by_subject"
+    return "relationships"
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (None: unbounded)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be encoded; skip past them
+        last = 0xE000
+    if last > 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(last)
+
+
+class SqliteReader:
+    """A view of a ``SqliteStore`` at one revision, judging expiration at its creation time."""
+
+    __slots__ = ("_now", "_revision", "_store")
+
+    def __init__(self, store: SqliteStore, revision: int, now: int) -> None:
+        self._store = store
+        self._revision = revision
+        self._now = now
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def subjects(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        params = (self._revision, self._now, resource_type, resource_id, relation)
+        try:
+            rows = self._store._cursor().execute(_SUBJECTS_SQL, params).fetchall()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        resource = (resource_type, resource_id, relation)
+        return [_relationship(resource + row) for row in rows]
+
+    def find(
+        self,
+        resource_type: str,
+        resource_id: str,
+        relation: str,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str,
+    ) -> Relationship | None:
+        params = (
+            self._revision,
+            self._now,
+            resource_type,
+            resource_id,
+            relation,
+            subject_type,
+            subject_id,
+            subject_relation,
+        )
+        try:
+            row = self._store._cursor().execute(_FIND_SQL, params).fetchone()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        return None if row is None else _relationship(params[2:] + row)
+
+    def subject_sets(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        params = (self._revision, self._now, resource_type, resource_id, relation)
+        try:
+            rows = self._store._cursor().execute(_SUBJECT_SETS_SQL, params).fetchall()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        resource = (resource_type, resource_id, relation)
+        return [_relationship(resource + row) for row in rows]
+
+    def resources(
+        self,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str | None,
+        resource_type: str,
+        relation: str,
+    ) -> Sequence[Relationship]:
+        params: tuple[object, ...] = (
+            self._revision,
+            self._now,
+            subject_type,
+            subject_id,
+            resource_type,
+            relation,
+        )
+        sql = _RESOURCES_SQL
+        if subject_relation is not None:
+            sql = _RESOURCES_WITH_RELATION_SQL
+            params = (*params, subject_relation)
+        try:
+            rows = self._store._cursor().execute(sql, params).fetchall()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        return [
+            _relationship((resource_type, resource_id, relation, subject_type, subject_id, *row))
+            for resource_id, *row in rows
+        ]
+
+    def query(
+        self,
+        filter: RelationshipFilter,
+        *,
+        after: RelationshipKey | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Relationship]:
+        conditions, filter_params = _filter_sql(filter)
+        select = " AND ".join(
+            [
+                f"SELECT {_ALL_COLUMNS} FROM {_table_for(filter)}"
+                " WHERE created_revision <= ? AND deleted_revision > ?"
+                " AND (expiration IS NULL OR expiration > ?)",
+                *conditions,
+            ]
+        )
+        params = (self._revision, self._revision, self._now, *filter_params)
+        fixed = _fixed_key_prefix(filter)
+        remaining = limit
+        # Page by key instead of holding one statement open across yields: the caller may
+        # write, or never finish iterating, and an open statement would pin a WAL snapshot.
+        while remaining is None or remaining > 0:
+            page = _PAGE_SIZE if remaining is None else min(remaining, _PAGE_SIZE)
+            sql = select
+            after_params: tuple[str, ...] = ()
+            if after is not None:
+                # Compare only the key columns the filter leaves open, so that SQLite can
+                # seek to ``after`` in the index instead of scanning from the start.
+                k = len(fixed)
+                if after[:k] > fixed or (after[:k] == fixed and k == len(after)):
+                    return
+                if after[:k] == fixed:
+                    open_columns = _KEY_NAMES[k:]
+                    placeholders = ", ".join("?" * len(open_columns))
+                    sql += f" AND ({', '.join(open_columns)}) > ({placeholders})"
+                    after_params = after[k:]
+            sql += f" ORDER BY {_KEY_COLUMNS} LIMIT ?"
+            try:
+                connection = self._store._connection()
+                rows = connection.execute(sql, (*params, *after_params, page)).fetchall()
+            except sqlite3.Error as error:
+                raise _storage_error(error) from error
+            for row in rows:
+                yield _relationship(row)
+            if len(rows) < page:
+                return
+            after = rows[-1][:6]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def schema(self) -> SchemaRecord | None:
+        try:
+            row = self._store._cursor().execute(_SCHEMA_SQL, (self._revision,)).fetchone()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        return None if row is None else SchemaRecord(text=row[0], revision=row[1])
+
+
+class SqliteStore:
+    """Relationships in one SQLite file, shareable by several threads and processes.
+
+    ``busy_timeout`` is how long (seconds) a write waits for another writer before raising
+    StorageError. ``synchronous`` "full" makes every committed write survive power loss;
+    "normal" is faster and still never corrupts the file, but may lose the last writes when
+    the machine (not just the process) dies.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        synchronous: Literal["full", "normal"] = "full",
+    ) -> None:
+        self._path = os.fspath(path)
+        if self._path in ("", ":memory:"):
+            raise StorageError("SqliteStore needs a file path; use MemoryStore for memory")
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._closed = False
+        self._local = threading.local()
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
+        self._connections_lock = threading.Lock()
+        # Serializes this process's writers here rather than in SQLite's busy-wait loop.
+        self._write_lock = threading.Lock()
+        # A revision known to be committed; readers at or below it need no head query.
+        self._known_head = 0
+        try:
+            self._store_id = self._open_file()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def store_id(self) -> str:
+        return self._store_id
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def head_revision(self) -> int:
+        try:
+            head: int = self._cursor().execute(_HEAD_SQL).fetchone()[0]
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        self._known_head = max(self._known_head, head)
+        return head
+
+    def reader(self, revision: int) -> SqliteReader:
+        if self._closed:
+            raise StorageError("the store is closed")
+        now = _now_micros()
+        if revision > self._known_head:
+            self.head_revision()
+        if revision < 0 or revision > self._known_head:
+            message = f"revision {revision} is not available (head is {self._known_head})"
+            raise RevisionUnavailableError(message)
+        return SqliteReader(self, revision, now)
+
+    def write(
+        self,
+        updates: Sequence[RelationshipUpdate],
+        *,
+        preconditions: Sequence[Precondition] = (),
+        delete_filters: Sequence[RelationshipFilter] = (),
+        schema_text: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        now_micros = _now_micros() if now is None else _micros(now)
+        with self._write_lock, self._transaction() as connection:
+            revision: int = connection.execute(_HEAD_SQL).fetchone()[0] + 1
+            for precondition in preconditions:
+                _check_precondition(connection, precondition, now_micros)
+            for filter in delete_filters:
+                conditions, params = _filter_sql(filter)
+                where = " AND ".join(
+                    [
+                        f"deleted_revision = {_LIVE}",
+                        "(expiration IS NULL OR expiration > ?)",
+                        *conditions,
+                    ]
+                )
+                sql = f"UPDATE {_table_for(filter)} SET deleted_revision = ? WHERE {where}"
+                connection.execute(sql, (revision, now_micros, *params))
+            _apply_updates(connection, updates, revision, now_micros)
+            if schema_text is not None:
+                connection.execute(
+                    "INSERT INTO schemas (revision, text) VALUES (?, ?)", (revision, schema_text)
+                )
+            connection.execute(
+                "INSERT INTO revisions (revision, committed_at) VALUES (?, ?)",
+                (revision, _now_micros()),
+            )
+        self._known_head = max(self._known_head, revision)
+        return revision
+
+    def changed_sets(self, after: int, upto: int) -> set[tuple[str, str, str]] | None:
+        """The sets written or deleted at revisions in ``(after, upto]`` (a ``ChangeFeed``).
+
+        None when there are too many to list: the caller should forget everything.
+        """
+        try:
+            rows = self._connection().execute(_CHANGED_SETS_SQL, (after, upto)).fetchall()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        if len(rows) > _CHANGED_LIMIT:
+            return None
+        return {(row[0], row[1], row[2]) for row in rows}
+
+    def delete_expired(self, now: datetime) -> int:
+        """Physically remove every stored version expired at ``now``; return how many."""
+        with self._write_lock, self._transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM relationships WHERE expiration <= ?", (_micros(now),)
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        """Close every connection; later calls on the store or its readers raise StorageError."""
+        with self._write_lock, self._connections_lock:
+            self._closed = True
+            for connection in self._connections.values():
+                connection.close()
+            self._connections.clear()
+
+    # --- connections and transactions ---------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        try:
+            connection: sqlite3.Connection = self._local.connection
+        except AttributeError:
+            connection = self._connect_thread()
+        return connection
+
+    def _cursor(self) -> sqlite3.Cursor:
+        """This thread's cursor for one-statement lookups.
+
+        Reusing it saves creating a cursor per call, a good part of a short lookup's cost.
+        Every use must run its statement to the end (``fetchall``, or ``fetchone`` of a query
+        that has at most one row): a statement left unfinished keeps the connection on its
+        snapshot, hiding later commits from this thread's next readers.
+        """
+        if self._closed:
+            raise StorageError("the store is closed")
+        try:
+            cursor: sqlite3.Cursor = self._local.cursor
+        except AttributeError:
+            self._connect_thread()
+            cursor = self._local.cursor
+        return cursor
+
+    def _connect_thread(self) -> sqlite3.Connection:
+        with self._connections_lock:
+            if self._closed:
+                raise StorageError("the store is closed")
+            # Threads that have ended leave their connection behind; close those now.
+            for thread in [thread for thread in self._connections if not thread.is_alive()]:
+                self._connections.pop(thread).close()
+            try:
+                connection = self._connect()
+            except sqlite3.Error as error:
+                raise _storage_error(error, f"cannot open {self._path!r}") from error
+            self._connections[threading.current_thread()] = connection
+        self._local.connection = connection
+        self._local.cursor = connection.cursor()
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread is off only so that close() may close other threads'
+        # connections; otherwise each connection is used by the thread that opened it.
+        connection = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        try:
+            connection.execute(f"PRAGMA synchronous = {self._synchronous}")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._connection())
+
+    def _open_file(self) -> str:
+        """Switch the file to WAL, apply pending migrations and return the store id."""
+        connection = self._connection()
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            # Switching to WAL needs a moment alone with the file, and the busy handler
+            # does not cover it: retry while another process is opening the same file.
+            try:
+                mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise _storage_error(error, f"cannot open {self._path!r}") from error
+                time.sleep(0.01)
+            except sqlite3.Error as error:
+                raise _storage_error(error, f"cannot open {self._path!r}") from error
+        if mode != "wal":
+            raise StorageError(f"cannot switch {self._path!r} to WAL mode (it is in {mode!r})")
+        with self._transaction() as connection:
+            version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                message = (
+                    f"{self._path!r} has storage format {version}, newer than this version of "
+                    f"Clove understands ({len(_MIGRATIONS)})"
+                )
+                raise StorageError(message)
+            for statements in _MIGRATIONS[version:]:
+                for statement in statements:
+                    connection.execute(statement)
+            if version < len(_MIGRATIONS):
+                connection.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+            connection.execute(
+                "INSERT OR IGNORE INTO metadata (key, value) VALUES ('store_id', ?)",
+                (f"sqlite-{uuid.uuid4().hex}",),
+            )
+            store_id: str = connection.execute(
+                "SELECT value FROM metadata WHERE key = 'store_id'"
+            ).fetchone()[0]
+            self._known_head = connection.execute(_HEAD_SQL).fetchone()[0]
+        return store_id
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back if anything raises.
+
+    SQLite errors leave as StorageError; Clove's own errors pass through unchanged.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        return self._connection
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self._connection.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._roll_back()
+                raise _storage_error(error) from error
+            return
+        self._roll_back()
+        if isinstance(exc, sqlite3.Error):
+            raise _storage_error(exc) from exc
+
+    def _roll_back(self) -> None:
+        # Failing to roll back must not hide the error that caused it; SQLite rolls back
+        # an unfinished transaction itself when the connection closes or the process dies.
+        with contextlib.suppress(sqlite3.Error):
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+
+
+def _check_precondition(
+    connection: sqlite3.Connection, precondition: Precondition, now_micros: int
+) -> None:
+    conditions, params = _filter_sql(precondition.filter)
+    where = " AND ".join(
+        [f"deleted_revision = {_LIVE}", "(expiration IS NULL OR expiration > ?)", *conditions]
+    )
+    found = connection.execute(
+        f"SELECT 1 FROM {_table_for(precondition.filter)} WHERE {where} LIMIT 1",
+        (now_micros, *params),
+    ).fetchone()
+    if (found is not None) != (precondition.kind is PreconditionKind.MUST_MATCH):
+        verb = (
+            "matched" if precondition.kind is PreconditionKind.MUST_NOT_MATCH else "did not match"
+        )
+        message = f"precondition failed: filter {precondition.filter} {verb} a relationship"
+        raise PreconditionFailedError(message)
+
+
+def _apply_updates(
+    connection: sqlite3.Connection,
+    updates: Sequence[RelationshipUpdate],
+    revision: int,
+    now_micros: int,
+) -> None:
+    """Apply ``updates`` in order at ``revision``, inside the caller's transaction."""
+    # Keys this write has touched so far, and whether each is present after it.
+    present: dict[RelationshipKey, bool] = {}
+    for update in updates:
+        rel = update.relationship
+        key = rel.key
+        operation = update.operation
+        match operation:
+            case Operation.CREATE:
+                if key in present:
+                    exists = present[key]
+                else:
+                    row = connection.execute(_LIVE_EXPIRATION_SQL, key).fetchone()
+                    exists = row is not None and (row[0] is None or row[0] > now_micros)
+                if exists:
+                    raise RelationshipExistsError(f"relationship {rel} already exists")
+            case Operation.TOUCH | Operation.DELETE:
+                pass
+            case _:
+                raise CloveInternalError(f"unknown relationship operation {operation!r}")
+        if present.get(key):
+            # The version this write inserted earlier never becomes visible: drop it.
+            connection.execute(_DROP_OWN_VERSION_SQL, (*key, revision))
+        else:
+            connection.execute(_RETIRE_SQL, (revision, *key))
+        if operation is Operation.DELETE:
+            present[key] = False
+            continue
+        expiration = None if rel.expiration is None else _micros(rel.expiration)
+        connection.execute(
+            _INSERT_SQL, (*key, rel.caveat_name, rel.context_json, expiration, revision)
+        )
+        present[key] = True
+
+
+def _storage_error(error: sqlite3.Error, context: str = "SQLite") -> StorageError:
+    if isinstance(error, sqlite3.ProgrammingError) and "closed" in str(error):
+        return StorageError("the store is closed")
+    return StorageError(f"{context}: {error}")
