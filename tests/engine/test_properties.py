@@ -149,3 +149,80 @@ def test_read_at_old_token_ignores_later_writes(
         ]
         assert again == expected
     db.close()
+
+
+CAVEATED_SCHEMA = """
+definition user {}
+
+caveat threshold(level int, needed int) { level >= needed }
+
+definition group {
+    relation member: user | user with threshold | group#member
+}
+
+definition document {
+    relation viewer: user | user:* | user with threshold | user:* with threshold | group#member
+    relation blocked: user | user with threshold
+    permission view = viewer - blocked
+    permission both = viewer & blocked
+}
+"""
+
+_condition = st.sampled_from(
+    ["", "[threshold]", '[threshold:{"needed":1}]', '[threshold:{"needed":5,"level":7}]']
+)
+
+caveated_relationship = st.one_of(
+    st.builds(lambda g, u, c: f"group:{g}#member@user:{u}{c}", _group, _user, _condition),
+    st.builds(lambda g, h: f"group:{g}#member@group:{h}#member", _group, _group),
+    st.builds(lambda d, u, c: f"document:{d}#viewer@user:{u}{c}", _document, _user, _condition),
+    st.builds(lambda d, c: f"document:{d}#viewer@user:*{c}", _document, _condition),
+    st.builds(lambda d, g: f"document:{d}#viewer@group:{g}#member", _document, _group),
+    st.builds(lambda d, u, c: f"document:{d}#blocked@user:{u}{c}", _document, _user, _condition),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(caveated_relationship, max_size=20), st.sampled_from([None, {"level": 3}]))
+def test_caveated_lookups_agree_with_checks(
+    relationships: list[str], context: dict[str, int] | None
+) -> None:
+    has, no = clove.Permissionship.HAS, clove.Permissionship.NO
+    db = clove.open()
+    db.write_schema(CAVEATED_SCHEMA)
+    if relationships:
+        db.write_relationships(relationships)
+    for permission in ("view", "both"):
+        for user in USERS:
+            subject = f"user:{user}"
+            listed = {
+                r.resource_id: r.permissionship
+                for r in db.lookup_resources("document", permission, subject, context=context)
+            }
+            for document in DOCUMENTS:
+                answer = db.check(f"document:{document}", permission, subject, context=context)
+                assert listed.get(document, no) == answer.permissionship
+        for document in DOCUMENTS:
+            found = {
+                s.subject_id: s
+                for s in db.lookup_subjects(
+                    f"document:{document}", permission, "user", context=context
+                )
+            }
+            wildcard = found.get("*")
+            for user in [*USERS, "stranger"]:
+                answer = db.check(
+                    f"document:{document}", permission, f"user:{user}", context=context
+                )
+                concrete = found.get(user)
+                if concrete is not None and concrete.permissionship == has:
+                    assert answer.permissionship == has
+                if concrete is None and wildcard is None:
+                    assert answer.permissionship == no
+                if answer.permissionship == has:
+                    assert (concrete is not None and concrete.permissionship == has) or (
+                        wildcard is not None
+                        and wildcard.permissionship == has
+                        and user not in wildcard.excluded_subject_ids
+                    )
+    db.close()
