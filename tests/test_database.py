@@ -193,3 +193,15 @@ def test_schema_change_that_would_orphan_data_is_refused(db: clove.Database) -> 
     with pytest.raises(clove.SchemaError, match="document#banned"):
         db.write_schema("definition user {}\ndefinition document { relation viewer: user }")
     assert "banned" in db.read_schema()
+
+
+def test_relationship_context_overrides_request_context_before_conversion(
+    db: clove.Database,
+) -> None:
+    db.write_relationships(
+        ['document:10#viewer@user:bob[on_network:{"allowed":"10.0.0.0/8","client_ip":"10.9.9.9"}]']
+    )
+    # The request's values lose to the stored ones, even a value that would not convert.
+    for client_ip in ("192.168.1.1", "not-an-ip"):
+        result = db.check("document:10", "view", "user:bob", context={"client_ip": client_ip})
+        assert result.permissionship == clove.Permissionship.HAS

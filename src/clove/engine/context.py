@@ -8,22 +8,22 @@ from clove.engine.outcome import Outcome
 from clove.engine.typesystem import TypeSystem
 from clove.relationships import Relationship
 
-_MAX_CACHED_CONTEXTS = 100_000
-
 
 class CaveatRunner:
     """Evaluates the caveat of a relationship against the request's context.
 
-    As in SpiceDB, values stored on the relationship take precedence over values sent with
-    the request. A caveat the schema no longer defines makes the relationship inapplicable.
+    As in SpiceDB, the raw context stored on the relationship is laid over the raw context
+    sent with the request, and only then converted to the caveat's parameter types. A caveat
+    the schema no longer defines makes the relationship inapplicable.
     """
 
-    __slots__ = ("_converted_request", "_request", "_typesystem")
+    __slots__ = ("_converted", "_request", "_typesystem")
 
     def __init__(self, typesystem: TypeSystem, request: Mapping[str, object] | None) -> None:
         self._typesystem = typesystem
         self._request = request or {}
-        self._converted_request: dict[str, dict[str, object]] = {}
+        # Converted contexts for this request, by (caveat name, relationship context JSON).
+        self._converted: dict[tuple[str, str | None], dict[str, object]] = {}
 
     def outcome(self, rel: Relationship) -> Outcome:
         name = rel.caveat_name
@@ -32,25 +32,11 @@ class CaveatRunner:
         caveat = self._typesystem.caveats.get(name)
         if caveat is None:
             return False
-        request = self._converted_request.get(name)
-        if request is None:
-            request = caveat.convert_context(self._request)
-            self._converted_request[name] = request
-        stored = _stored_context(self._typesystem, rel)
-        merged = {**request, **stored} if request else stored
-        return caveat.evaluate(merged)
-
-
-def _stored_context(typesystem: TypeSystem, rel: Relationship) -> dict[str, object]:
-    if not rel.caveat_context:
-        return {}
-    cache = typesystem.context_cache
-    key = (rel.caveat_name, rel.context_json)
-    found = cache.get(key)
-    if found is None:
-        if len(cache) >= _MAX_CACHED_CONTEXTS:
-            cache.clear()
-        caveat = typesystem.caveats[rel.caveat_name]  # type: ignore[index]
-        found = caveat.convert_context(rel.caveat_context)
-        cache[key] = found
-    return found
+        key = (name, rel.context_json)
+        values = self._converted.get(key)
+        if values is None:
+            stored = rel.caveat_context
+            merged = {**self._request, **stored} if stored else self._request
+            values = caveat.convert_context(merged)
+            self._converted[key] = values
+        return caveat.evaluate(values)

@@ -37,8 +37,6 @@ class TypeSystem:
         self.caveats: dict[str, CompiledCaveat] = {
             caveat.name: compile_caveat(caveat) for caveat in schema.caveats
         }
-        # Converted relationship contexts, keyed by (caveat name, canonical JSON).
-        self.context_cache: dict[tuple[str | None, str | None], dict[str, object]] = {}
         self.direct_kinds: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
         self.wildcard_types: dict[tuple[str, str], frozenset[str]] = {}
         self.has_subject_sets: dict[tuple[str, str], bool] = {}
