@@ -43,12 +43,12 @@ class TypeSystem:
         for definition in schema.definitions:
             for relation in definition.relations:
                 key = (definition.name, relation.name)
-                allowed = relation.allowed
+                kinds = relation.allowed
                 self.direct_kinds[key] = frozenset(
-                    (a.type, a.relation) for a in allowed if not a.wildcard
+                    (a.type, a.relation) for a in kinds if not a.wildcard
                 )
-                self.wildcard_types[key] = frozenset(a.type for a in allowed if a.wildcard)
-                self.has_subject_sets[key] = any(a.relation != ELLIPSIS for a in allowed)
+                self.wildcard_types[key] = frozenset(a.type for a in kinds if a.wildcard)
+                self.has_subject_sets[key] = any(a.relation != ELLIPSIS for a in kinds)
         self.reach = _reachability(schema, self.members)
         # (resource type, permission, subject type, subject relation) already validated.
         self.known_questions: set[tuple[str, str, str, str]] = set()
