@@ -3,7 +3,8 @@
 Walks the relationship graph upward from the subject (breadth first, so depth costs no
 stack): through relations that allow the subject (or a subject set it is in), through
 permissions that use a relation, and back along arrows. That gives every object that could
-hold the permission; a check on each decides (intersections, exclusions and caveats).
+hold the permission; a check decides each one that was not reached along a chain of plain
+unions (intersections, exclusions, caveats, ``all()`` arrows).
 """
 
 from __future__ import annotations
@@ -20,44 +21,67 @@ from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import Reader
 
 
+Node = tuple[str, str, str]
+
+
 def candidate_resources(
     types: TypeSystem, reader: Reader, resource_type: str, name: str, subject: SubjectRef
-) -> set[str]:
-    """Ids of ``resource_type`` objects that may have ``name`` for ``subject`` (a superset)."""
-    start = (subject.type, subject.id, subject.relation)
-    seen = {start}
-    queue = deque([start])
-    found: set[str] = set()
+) -> dict[str, bool]:
+    """Objects of ``resource_type`` that may have ``name`` for ``subject`` (a superset).
+
+    Each id maps to whether it is *certain*: reached along a chain of uncaveated
+    relationships and union-only permissions, so that no check is needed to confirm it.
+    Nodes whose kind cannot flow into ``resource_type#name`` are never expanded.
+    """
+    goal = (resource_type, name)
+    useful = types.reach.get(goal, frozenset()) | {goal}
+    certain: dict[Node, bool] = {}
+    queue: deque[Node] = deque()
+
+    def visit(node: Node, sure: bool) -> None:
+        known = certain.get(node)
+        if known is None or (sure and not known):
+            certain[node] = sure
+            queue.append(node)
+
+    visit((subject.type, subject.id, subject.relation), True)
     if subject.relation == ELLIPSIS and subject.id != WILDCARD:
         # Relations holding the wildcard hold every subject of its type.
         for target_type, target in types.wildcard_entries.get(subject.type, ()):
-            for rel in reader.resources(subject.type, WILDCARD, ELLIPSIS, target_type, target):
-                node = (target_type, rel.resource_id, target)
-                if node not in seen:
-                    seen.add(node)
-                    queue.append(node)
+            if (target_type, target) in useful:
+                for rel in reader.resources(subject.type, WILDCARD, ELLIPSIS, target_type, target):
+                    visit((target_type, rel.resource_id, target), rel.caveat_name is None)
     while queue:
         node = queue.popleft()
         type_name, object_id, relation = node
-        if type_name == resource_type and relation == name:
-            found.add(object_id)
-        nexts: list[tuple[str, str, str]] = []
+        sure = certain[node]
         for target_type, target in types.entries.get((type_name, relation), ()):
+            if (target_type, target) not in useful:
+                continue
             for rel in reader.resources(type_name, object_id, relation, target_type, target):
-                nexts.append((target_type, rel.resource_id, target))
-        if relation != ELLIPSIS:
-            for permission in types.used_by.get((type_name, relation), ()):
-                nexts.append((type_name, object_id, permission))
-            for entry in types.arrows_to.get((type_name, relation), ()):
-                for rel in reader.resources(
-                    type_name, object_id, None, entry.resource_type, entry.tupleset
-                ):
-                    nexts.append((entry.resource_type, rel.resource_id, entry.permission))
-        for nxt in nexts:
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return found
+                visit((target_type, rel.resource_id, target), sure and rel.caveat_name is None)
+        if relation == ELLIPSIS:
+            continue
+        for permission in types.used_by.get((type_name, relation), ()):
+            if (type_name, permission) in useful:
+                simple = types.union_only[type_name, permission]
+                visit((type_name, object_id, permission), sure and simple)
+        for entry in types.arrows_to.get((type_name, relation), ()):
+            if (entry.resource_type, entry.permission) not in useful:
+                continue
+            simple = sure and types.union_only[entry.resource_type, entry.permission]
+            for rel in reader.resources(
+                type_name, object_id, None, entry.resource_type, entry.tupleset
+            ):
+                visit(
+                    (entry.resource_type, rel.resource_id, entry.permission),
+                    simple and rel.caveat_name is None,
+                )
+    return {
+        object_id: sure
+        for (type_name, object_id, relation), sure in certain.items()
+        if type_name == resource_type and relation == name
+    }
 
 
 def lookup_resources(
@@ -76,14 +100,18 @@ def lookup_resources(
     One checker verifies every candidate, so what one check learns (a folder's viewers, a
     group's members) serves the next: a chain of n folders costs O(n), not O(n²).
     """
-    candidates = sorted(candidate_resources(types, reader, resource_type, name, subject))
+    candidates = candidate_resources(types, reader, resource_type, name, subject)
+    ordered = sorted(candidates)
     if after is not None:
-        candidates = [resource_id for resource_id in candidates if resource_id > after]
+        ordered = [resource_id for resource_id in ordered if resource_id > after]
 
     def verify(checker: Checker) -> list[tuple[str, Outcome]]:
         found: list[tuple[str, Outcome]] = []
-        for resource_id in candidates:
-            outcome = checker.member(resource_type, resource_id, name)
+        for resource_id in ordered:
+            if candidates[resource_id]:
+                outcome: Outcome = True
+            else:
+                outcome = checker.member(resource_type, resource_id, name)
             if outcome is not False:
                 found.append((resource_id, outcome))
                 if limit is not None and len(found) >= limit:

@@ -50,6 +50,13 @@ class TypeSystem:
                 self.wildcard_types[key] = frozenset(a.type for a in kinds if a.wildcard)
                 self.has_subject_sets[key] = any(a.relation != ELLIPSIS for a in kinds)
         self.reach = _reachability(schema, self.members)
+        # Permissions that are unions of relations, permissions and ``any`` arrows only:
+        # membership of any part is membership of the whole.
+        self.union_only: dict[tuple[str, str], bool] = {
+            (definition.name, permission.name): _union_only(permission.expression)
+            for definition in schema.definitions
+            for permission in definition.permissions
+        }
         # (resource type, permission, subject type, subject relation) already validated.
         self.known_questions: set[tuple[str, str, str, str]] = set()
         # Reverse indexes for lookup_resources: how membership flows upward.
@@ -162,6 +169,18 @@ def _reachability(
                 found.update(reach.get(source, ()))
             changed = changed or len(found) != before
     return {key: frozenset(found) for key, found in reach.items()}
+
+
+def _union_only(expression: ir.Expression) -> bool:
+    match expression:
+        case ir.RelationRef():
+            return True
+        case ir.Arrow(function=function):
+            return function == "any"
+        case ir.Union(children=children):
+            return all(_union_only(child) for child in children)
+        case _:
+            return False
 
 
 def _all_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Arrow]:
