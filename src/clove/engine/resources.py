@@ -20,7 +20,6 @@ from clove.relationships import WILDCARD, SubjectRef
 from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import Reader
 
-
 Node = tuple[str, str, str]
 
 
