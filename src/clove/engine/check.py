@@ -1,14 +1,14 @@
 """Check: is a subject (object or subject set) a member of ``resource#relation``?
 
-A depth-first evaluation of the permission expressions over one reader. Cycles in the data
-(groups that contain each other) are cut on the current path, which yields the least fixed
-point; results are memoised per request only when they did not depend on a cut, so a
-shared sub-question is answered once and never wrongly.
+A depth-first evaluation of the permission expressions over one reader (see
+``_traversal``), pruned by the schema: a question whose relation cannot hold the subject's
+kind is answered "no" without reading anything.
 """
 
 from __future__ import annotations
 
-from clove.engine._deep import SHALLOW_DEPTH, TooDeep, run_deep
+from clove.engine._deep import TooDeep, run_deep
+from clove.engine._traversal import Traversal
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
@@ -18,23 +18,11 @@ from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import Reader
 
-_NO_CUT = 1 << 30
 
-
-class Checker:
+class Checker(Traversal[Outcome]):
     """Answers checks for one subject within one request."""
 
-    __slots__ = (
-        "_caveats",
-        "_cut",
-        "_deep",
-        "_kind",
-        "_memo",
-        "_path",
-        "_reader",
-        "_subject",
-        "_types",
-    )
+    __slots__ = ("_caveats", "_kind", "_reader", "_subject")
 
     def __init__(
         self,
@@ -45,53 +33,26 @@ class Checker:
         *,
         deep: bool = False,
     ) -> None:
-        self._types = types
+        super().__init__(types, deep=deep)
         self._reader = reader
         self._subject = subject
         self._kind = (subject.type, subject.relation)
         self._caveats = caveats
-        self._memo: dict[tuple[str, str, str], Outcome] = {}
-        self._path: dict[tuple[str, str, str], int] = {}
-        self._cut = _NO_CUT
-        self._deep = deep
 
     def member(self, type_name: str, object_id: str, name: str) -> Outcome:
         """Is the subject in ``type_name:object_id#name``?"""
         subject = self._subject
         if subject.id == object_id and subject.relation == name and subject.type == type_name:
             return True
-        key = (type_name, object_id, name)
-        memo = self._memo.get(key)
-        if memo is not None:
-            return memo
-        depth = self._path.get(key)
-        if depth is not None:
-            self._cut = min(self._cut, depth)
-            return False
         if self._kind not in self._types.reach.get((type_name, name), ()):
             return False
-        member = self._types.member(type_name, name)
-        if member is None:
-            return False
-        depth = len(self._path)
-        if depth > SHALLOW_DEPTH and not self._deep:
-            raise TooDeep
-        self._path[key] = depth
-        outer_cut = self._cut
-        self._cut = _NO_CUT
-        try:
-            if isinstance(member, ir.Relation):
-                outcome = self._direct(type_name, object_id, name)
-            else:
-                outcome = self._expression(type_name, object_id, member.expression)
-        finally:
-            del self._path[key]
-        cut = self._cut
-        if cut >= depth:
-            self._memo[key] = outcome
-            cut = _NO_CUT
-        self._cut = min(outer_cut, cut)
-        return outcome
+        return self.visit(type_name, object_id, name)
+
+    def _empty(self) -> Outcome:
+        return False
+
+    def _relation(self, type_name: str, object_id: str, relation: str) -> Outcome:
+        return self._direct(type_name, object_id, relation)
 
     def _direct(self, type_name: str, object_id: str, relation: str) -> Outcome:
         subject = self._subject

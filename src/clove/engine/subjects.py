@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clove.engine._deep import SHALLOW_DEPTH, TooDeep, run_deep
+from clove.engine._deep import TooDeep, run_deep
+from clove.engine._traversal import Traversal
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
@@ -21,8 +22,6 @@ from clove.relationships import WILDCARD
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import Reader
-
-_NO_CUT = 1 << 30
 
 
 @dataclass(slots=True)
@@ -196,8 +195,10 @@ def _within_wildcard(outcome: Outcome, subject_id: str, wildcard: Wildcard) -> O
     return both(outcome, both(wildcard.outcome, negate(exclusion)))
 
 
-class SubjectFinder:
+class SubjectFinder(Traversal[SubjectSet]):
     """Computes subject sets of one subject type (and relation) within one request."""
+
+    __slots__ = ("_caveats", "_reader", "_subject_relation", "_subject_type")
 
     def __init__(
         self,
@@ -209,47 +210,21 @@ class SubjectFinder:
         *,
         deep: bool = False,
     ) -> None:
-        self._types = types
+        super().__init__(types, deep=deep)
         self._reader = reader
         self._subject_type = subject_type
         self._subject_relation = subject_relation
         self._caveats = caveats
-        self._memo: dict[tuple[str, str, str], SubjectSet] = {}
-        self._path: dict[tuple[str, str, str], int] = {}
-        self._cut = _NO_CUT
-        self._deep = deep
 
     def members(self, type_name: str, object_id: str, name: str) -> SubjectSet:
-        key = (type_name, object_id, name)
-        memo = self._memo.get(key)
-        if memo is not None:
-            return memo
-        depth = self._path.get(key)
-        if depth is not None:
-            self._cut = min(self._cut, depth)
-            return SubjectSet()
-        member = self._types.member(type_name, name)
-        if member is None:
-            return SubjectSet()
-        depth = len(self._path)
-        if depth > SHALLOW_DEPTH and not self._deep:
-            raise TooDeep
-        self._path[key] = depth
-        outer_cut = self._cut
-        self._cut = _NO_CUT
-        try:
-            if isinstance(member, ir.Relation):
-                found = self._direct(type_name, object_id, name)
-            else:
-                found = self._expression(type_name, object_id, member.expression)
-        finally:
-            del self._path[key]
-        cut = self._cut
-        if cut >= depth:
-            self._memo[key] = found
-            cut = _NO_CUT
-        self._cut = min(outer_cut, cut)
-        return found
+        """The subjects in ``type_name:object_id#name`` (shared: copy before changing it)."""
+        return self.visit(type_name, object_id, name)
+
+    def _empty(self) -> SubjectSet:
+        return SubjectSet()
+
+    def _relation(self, type_name: str, object_id: str, relation: str) -> SubjectSet:
+        return self._direct(type_name, object_id, relation)
 
     def _direct(self, type_name: str, object_id: str, relation: str) -> SubjectSet:
         result = SubjectSet()
