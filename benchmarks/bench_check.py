@@ -38,8 +38,8 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def run_clove(size: int, backend: str) -> dict[str, object]:
-    data = dataset.build(size)
+def run_clove(size: int, backend: str, questions: int) -> dict[str, object]:
+    data = dataset.build(size, questions=questions)
     tmp = tempfile.mkdtemp(prefix="clove-bench-")
     url = "memory" if backend == "memory" else f"sqlite://{tmp}/bench.db"
     gc.collect()
@@ -58,14 +58,14 @@ def run_clove(size: int, backend: str) -> dict[str, object]:
         # Peak RSS growth while loading, as for the peer (KiB from getrusage).
         "rss_bytes_per_relationship": (rss_after - rss_before) * 1024 / len(data.relationships),
     }
-    for kind, questions in (
+    for kind, asked in (
         ("direct", data.direct),
         ("deep", data.deep),
         ("negative", data.negative),
     ):
         expected = kind != "negative"
         samples = []
-        for obj, permission, subject in questions:
+        for obj, permission, subject in asked:
             t0 = time.perf_counter()
             result = db.check(obj, permission, subject)
             samples.append(time.perf_counter() - t0)
@@ -84,14 +84,17 @@ def run_clove(size: int, backend: str) -> dict[str, object]:
     return results
 
 
-def run_peer(size: int) -> dict[str, object] | None:
+def run_peer(size: int, questions: int) -> dict[str, object] | None:
     peer_python = os.environ.get("PEER_PY")
     if not peer_python:
         print("(no SpiceDB peer: set PEER_PY, see the module docstring)", file=sys.stderr)
         return None
     script = Path(__file__).resolve().parent / "peer_spicedb.py"
     done = subprocess.run(
-        [peer_python, str(script), str(size)], capture_output=True, text=True, check=False
+        [peer_python, str(script), str(size), str(questions)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         print(f"peer failed:\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -113,15 +116,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="20000")
     parser.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
     parser.add_argument("--peer", action="store_true", help="also run the SpiceDB peer")
+    parser.add_argument("--questions", type=int, default=1000, help="checks of each kind")
     args = parser.parse_args()
     header = " | ".join(
         ["engine".ljust(18)]
         + [f"{k + ' p50':>9} {'p99':>9}" for k in ("direct", "deep", "negative", "lookup")]
     )
     for size in (int(s) for s in args.sizes.split(",")):
-        rows = [("clove-" + args.backend, run_clove(size, args.backend))]
+        rows = [("clove-" + args.backend, run_clove(size, args.backend, args.questions))]
         if args.peer:
-            peer = run_peer(size)
+            peer = run_peer(size, args.questions)
             if peer is not None:
                 rows.append(("spicedb-embedded", peer))
         print(f"\n{rows[0][1]['relationships']} relationships (latencies in µs)")

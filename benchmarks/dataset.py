@@ -43,7 +43,14 @@ class Dataset:
     lookup_subjects: list[str]  # users for lookup_resources
 
 
-def build(total: int, *, seed: int = 7, group_depth: int = 8, folder_depth: int = 8) -> Dataset:
+def build(
+    total: int,
+    *,
+    questions: int = 1000,
+    seed: int = 7,
+    group_depth: int = 8,
+    folder_depth: int = 8,
+) -> Dataset:
     """About ``total`` relationships."""
     rng = random.Random(seed)
     users = max(100, total // 20)
@@ -78,7 +85,7 @@ def build(total: int, *, seed: int = 7, group_depth: int = 8, folder_depth: int 
     direct = []
     deep = []
     negative = []
-    for _ in range(1000):
+    for _ in range(questions):
         d = rng.randrange(documents)
         direct.append((f"document:d{d}", "view", _viewer_of(rels, d)))
         chain = (d % folder_chains) % chains

@@ -1,7 +1,7 @@
 """The SpiceDB side of bench_check.py: run with the peer's Python ($PEER_PY).
 
 Builds the same dataset in an embedded SpiceDB and prints one JSON line of timings.
-Usage: $PEER_PY benchmarks/peer_spicedb.py SIZE [--postgres URI]
+Usage: $PEER_PY benchmarks/peer_spicedb.py SIZE QUESTIONS [--postgres URI]
 """
 
 from __future__ import annotations
@@ -62,12 +62,13 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 def main() -> None:
     size = int(sys.argv[1])
+    questions = int(sys.argv[2])
     options = None
     if "--postgres" in sys.argv:
         uri = sys.argv[sys.argv.index("--postgres") + 1]
         options = StartOptions(datastore="postgres", datastore_uri=uri)
     ffi._get_lib().spicedb_free.argtypes = [ctypes.c_void_p]
-    data = dataset.build(size)
+    data = dataset.build(size, questions=questions)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     db = EmbeddedSpiceDB.start(dataset.SCHEMA, options=options)
     perms = db.permissions()
@@ -90,13 +91,13 @@ def main() -> None:
         "load_per_s": len(data.relationships) / load_seconds,
         "rss_bytes_per_relationship": (rss_after - rss_before) * 1024 / len(data.relationships),
     }
-    for kind, questions in (
+    for kind, asked in (
         ("direct", data.direct),
         ("deep", data.deep),
         ("negative", data.negative),
     ):
         samples = []
-        for resource_text, permission, subject in questions:
+        for resource_text, permission, subject in asked:
             request = CheckPermissionRequest(
                 resource=_obj(resource_text),
                 permission=permission,
