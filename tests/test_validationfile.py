@@ -70,3 +70,33 @@ def test_unreadable_yaml_is_reported(tmp_path: Path) -> None:
     path.write_text("schema: [unclosed\n")
     report = run_validation_file(path)
     assert report.failed == 1
+
+
+NESTED = """
+schema: |
+  definition user {}
+  definition group {
+    relation member: user | group#member
+  }
+  definition document {
+    relation viewer: group#member
+    permission view = viewer
+  }
+relationships: |
+  document:doc#viewer@group:all#member
+  group:all#member@group:eng#member
+  group:eng#member@user:ann
+validation:
+  document:doc#view:
+    - "[group:all#member] is <document:doc#viewer>"
+    - "[group:eng#member] is <group:all#member>"
+    - "[user:ann] is <group:eng#member>"
+"""
+
+
+def test_expected_relations_list_the_subject_sets_met_on_the_way(tmp_path: Path) -> None:
+    path = tmp_path / "nested.yaml"
+    path.write_text(NESTED)
+    report = run_validation_file(path)
+    assert [(o.expected, o.actual) for o in report.outcomes if not o.passed] == []
+    assert report.passed == 1

@@ -152,6 +152,39 @@ def _run_assertion(
     return Outcome(name, index, kind, text, actual is expected, expected, actual)
 
 
+def _found_subjects(db: Database, resource: str, permission: str) -> set[str]:
+    """Every subject of ``resource#permission`` as SpiceDB's validation lists them.
+
+    As in SpiceDB's fully recursive expansion, subject sets met on the way
+    (``group:eng#member``) are listed as well as the objects inside them; a wildcard is
+    written ``user:* - {user:a, user:b}`` with what it excludes; ``[...]`` marks a
+    conditional subject.
+    """
+    found = set()
+    for definition in db.schema(consistency="full").definitions:
+        relations = [None] + [r.name for r in definition.relations]
+        relations += [p.name for p in definition.permissions]
+        for relation in relations:
+            suffix = f"#{relation}" if relation else ""
+            for subject in db.lookup_subjects(
+                resource,
+                permission,
+                definition.name,
+                subject_relation=relation,
+                consistency="full",
+            ):
+                text = f"{definition.name}:{subject.subject_id}{suffix}"
+                if subject.excluded_subject_ids:
+                    excluded = ", ".join(
+                        f"{definition.name}:{sid}" for sid in subject.excluded_subject_ids
+                    )
+                    text += f" - {{{excluded}}}"
+                if subject.permissionship is Permissionship.CONDITIONAL:
+                    text += "[...]"
+                found.add(text)
+    return found
+
+
 def _run_expected_relation(
     db: Database, name: str, index: int, key: str, subjects: list[Any]
 ) -> Outcome:
@@ -166,20 +199,7 @@ def _run_expected_relation(
             )
         expected.add(match["subject"].strip())
     try:
-        actual = set()
-        for definition in db.schema(consistency="full").definitions:
-            for found in db.lookup_subjects(
-                resource, permission, definition.name, consistency="full"
-            ):
-                text = f"{definition.name}:{found.subject_id}"
-                if found.excluded_subject_ids:
-                    excluded = ", ".join(
-                        f"{definition.name}:{sid}" for sid in found.excluded_subject_ids
-                    )
-                    text += f" - {{{excluded}}}"
-                if found.permissionship is Permissionship.CONDITIONAL:
-                    text += "[...]"
-                actual.add(text)
+        actual = _found_subjects(db, resource, permission)
     except CloveError as error:
         return Outcome(name, index, "validation", key, False, error=str(error))
     return Outcome(
