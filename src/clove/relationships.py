@@ -25,7 +25,8 @@ WILDCARD = "*"
 _TYPE = r"(?:[a-z][a-z0-9_]{1,61}[a-z0-9]/)*[a-z][a-z0-9_]{1,62}[a-z0-9]"
 _ID = r"[a-zA-Z0-9/_|\-=+]{1,1024}"
 _RELATION = r"[a-z][a-z0-9_]{1,62}[a-z0-9]"
-_CAVEAT = _TYPE
+# Looser than type names: the schema accepts short caveat names, so relationships do too.
+_CAVEAT = r"(?:[a-z][a-z0-9_]{0,62}/)*[a-z][a-z0-9_]{0,63}"
 
 _TYPE_RE = re.compile(_TYPE)
 _ID_RE = re.compile(_ID)
