@@ -110,9 +110,18 @@ def _open_store(url: str) -> Store:
         if not path:
             raise InvalidInputError(f"no file path in {url!r}")
         return _sqlite(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        # PostgreSQL behind the shared read cache; ``?schema=NAME`` picks the tables' schema.
+        from clove.storage.cache import CachedStore
+        from clove.storage.postgres import PostgresStore
+
+        postgres = PostgresStore(url)
+        return CachedStore(postgres, postgres)
     if "://" not in url:
         return _sqlite(url)
-    raise InvalidInputError(f"unsupported database URL {url!r}: use memory or sqlite:///path")
+    raise InvalidInputError(
+        f"unsupported database URL {url!r}: use memory, sqlite:///path or postgresql://..."
+    )
 
 
 def _sqlite(path: str) -> Store:

@@ -2,7 +2,8 @@
 
 To add a backend, add an opener to ``OPENERS`` and, if it needs something from outside
 (a server), a mark in ``_MARKS``; every test that takes ``store`` or ``make_store`` then
-runs on it too.
+runs on it too. The PostgreSQL backends need a server (see ``postgres_server``): each store
+gets a schema of its own, dropped when the test ends.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import pytest
 
 from clove.storage.cache import CachedStore
 from clove.storage.memory import MemoryStore
+from clove.storage.postgres import PostgresStore
 from clove.storage.protocol import Store
 from clove.storage.sqlite import SqliteStore
+from storage.postgres_server import drop_schemas, new_schema, require_postgres
+
+
+def _postgres() -> PostgresStore:
+    return PostgresStore(require_postgres(), schema=new_schema())
+
 
 # Each opener gets an empty scratch directory of its own and returns an empty store.
 OPENERS: dict[str, Callable[[Path], Store]] = {
@@ -23,15 +31,20 @@ OPENERS: dict[str, Callable[[Path], Store]] = {
     "sqlite": lambda directory: SqliteStore(directory / "clove.db"),
     # What clove.open("sqlite://...") runs: SQLite behind the shared read cache.
     "sqlite-cached": lambda directory: _cached(SqliteStore(directory / "clove.db")),
+    "postgres": lambda directory: _postgres(),
+    # What clove.open("postgresql://...") runs.
+    "postgres-cached": lambda directory: _cached(_postgres()),
 }
 
 
-def _cached(store: SqliteStore) -> Store:
+def _cached(store: SqliteStore | PostgresStore) -> Store:
     return CachedStore(store, store)
 
 
-# e.g. "postgres": [pytest.mark.postgres]
-_MARKS: dict[str, list[pytest.MarkDecorator]] = {}
+_MARKS: dict[str, list[pytest.MarkDecorator]] = {
+    "postgres": [pytest.mark.postgres],
+    "postgres-cached": [pytest.mark.postgres],
+}
 
 
 class StoreFactory:
@@ -53,8 +66,13 @@ class StoreFactory:
         return store
 
     def close_all(self) -> None:
+        schemas: list[str] = []
         for store in self._opened:
             store.close()
+            inner = store.inner if isinstance(store, CachedStore) else store
+            if isinstance(inner, PostgresStore):
+                schemas.append(inner.schema)
+        drop_schemas(schemas)
 
 
 @pytest.fixture(
@@ -62,6 +80,9 @@ class StoreFactory:
 )
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
+    if any(mark.name == "postgres" for mark in _MARKS.get(name, [])):
+        # Before the test body: a property test cannot skip from inside an example.
+        require_postgres()
     return name
 
 

@@ -1,0 +1,899 @@
+"""The PostgreSQL backend: MVCC through created/deleted revision columns, one writer at a time.
+
+The layout follows the SQLite backend. Every stored row is one version of a relationship,
+visible to a reader at revision ``r`` exactly when ``created_revision <= r < deleted_revision``;
+a write retires versions (``deleted_revision = new revision``) and inserts replacements, so
+a reader needs no open transaction: each lookup is one autocommit statement filtered by its
+revision, on whichever pooled connection is free.
+
+A write is one transaction that first bumps the one-row ``head`` counter. The row lock that
+``UPDATE`` takes is held until commit, so writers in any number of processes queue there and
+revision ``n + 1`` is allocated only after revision ``n`` has committed: revisions become
+visible in order, with no gaps, which is what a change feed (Watch) will rely on. A write that
+fails or whose client dies rolls back, counter included.
+
+Nothing depends on session state: no ``search_path`` (every name is schema-qualified), no
+prepared statements (``prepare_threshold=None``), settings only ``SET LOCAL`` inside a
+transaction. So the store works through PgBouncer in transaction mode.
+
+All of a store's tables live in one PostgreSQL schema (``clove`` unless told otherwise), so
+several independent stores can share a database. Text columns use the ``"C"`` collation:
+byte order of UTF-8, which is code-point order, the order of Python's ``str`` and of
+``Relationship.key``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg import Connection
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from clove.errors import (
+    CloveInternalError,
+    InvalidInputError,
+    PreconditionFailedError,
+    RelationshipExistsError,
+    RevisionUnavailableError,
+    StorageError,
+)
+from clove.relationships import (
+    Operation,
+    Precondition,
+    PreconditionKind,
+    Relationship,
+    RelationshipFilter,
+    RelationshipUpdate,
+)
+from clove.schema.ir import ELLIPSIS
+from clove.storage.protocol import RelationshipKey, SchemaRecord
+
+__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore"]
+
+DEFAULT_SCHEMA = "clove"
+
+# ``deleted_revision`` of a version nobody has deleted yet (the largest bigint).
+_LIVE = (1 << 63) - 1
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# How many rows ``query`` fetches per statement; no statement stays open between pages.
+_PAGE_SIZE = 500
+# How many updates a write sends per statement (as arrays, through ``unnest``).
+_CHUNK_SIZE = 10_000
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+_Row = tuple[Any, ...]
+_Connection = Connection[_Row]
+
+# Schema migrations, applied in order on open, each recorded in ``clove_migrations``.
+# ``{s}`` is the store's quoted schema. Append new steps; never edit a released one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE {s}.metadata (key text COLLATE "C" PRIMARY KEY, value text NOT NULL)
+        """,
+        # The store id, carried in consistency tokens: a token from another database (or
+        # another schema of this one) must never be taken for one of ours.
+        """
+        INSERT INTO {s}.metadata (key, value)
+            VALUES ('store_id', 'postgres-' || replace(gen_random_uuid()::text, '-', ''))
+        """,
+        # The newest committed revision; writers queue on this row's lock.
+        """
+        CREATE TABLE {s}.head (
+            only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+            revision bigint NOT NULL
+        )
+        """,
+        "INSERT INTO {s}.head (revision) VALUES (0)",
+        # One row per successful write (the change feed's list of revisions).
+        """
+        CREATE TABLE {s}.revisions (
+            revision bigint PRIMARY KEY,
+            committed_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        # The primary key doubles as the forward index (resource_type, resource_id, relation)
+        # used by ``subjects`` and ``find``, and gives ``query`` its key order.
+        # ``expiration`` is epoch microseconds, judged by the reader's clock as in SQLite.
+        """
+        CREATE TABLE {s}.relationships (
+            resource_type text COLLATE "C" NOT NULL,
+            resource_id text COLLATE "C" NOT NULL,
+            relation text COLLATE "C" NOT NULL,
+            subject_type text COLLATE "C" NOT NULL,
+            subject_id text COLLATE "C" NOT NULL,
+            subject_relation text COLLATE "C" NOT NULL,
+            caveat_name text COLLATE "C",
+            caveat_context text,
+            expiration bigint,
+            created_revision bigint NOT NULL,
+            deleted_revision bigint NOT NULL,
+            PRIMARY KEY (resource_type, resource_id, relation,
+                         subject_type, subject_id, subject_relation, created_revision)
+        )
+        """,
+        # The reverse index, for ``resources`` and subject filters. It holds the whole key,
+        # so that it finds one relationship as exactly as the primary key does, whichever of
+        # the two the planner picks.
+        """
+        CREATE INDEX relationships_by_subject
+            ON {s}.relationships (subject_type, subject_id, resource_type, relation,
+                                  subject_relation, resource_id)
+        """,
+        # The change feed: which sets a range of revisions touched (see storage.cache).
+        "CREATE INDEX relationships_by_created ON {s}.relationships (created_revision)",
+        f"""
+        CREATE INDEX relationships_by_deleted ON {{s}}.relationships (deleted_revision)
+            WHERE deleted_revision <> {_LIVE}
+        """,
+        """
+        CREATE INDEX relationships_by_expiration
+            ON {s}.relationships (expiration) WHERE expiration IS NOT NULL
+        """,
+        "CREATE TABLE {s}.schemas (revision bigint PRIMARY KEY, text text NOT NULL)",
+    ),
+)
+
+_KEY_NAMES = (
+    "resource_type",
+    "resource_id",
+    "relation",
+    "subject_type",
+    "subject_id",
+    "subject_relation",
+)
+_KEY_COLUMNS = ", ".join(_KEY_NAMES)
+_ALL_COLUMNS = f"{_KEY_COLUMNS}, caveat_name, caveat_context, expiration"
+# Visible to a reader at revision %s (given twice) whose clock reads %s (epoch microseconds).
+_VISIBLE = (
+    "created_revision <= %s AND deleted_revision > %s AND (expiration IS NULL OR expiration > %s)"
+)
+# Live at the head, as a write sees it at its ``now`` (%s).
+_LIVE_AT_HEAD = f"deleted_revision = {_LIVE} AND (expiration IS NULL OR expiration > %s)"
+# ``unnest`` of six text arrays, one per key column, as rows ``k``.
+_KEYS = "unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
+_KEY_MATCH = " AND ".join(f"{name} = k.{name}" for name in _KEY_NAMES)
+_CHANGED_LIMIT = 50_000
+
+
+class _Statements:
+    """The SQL of one store, its schema name filled in."""
+
+    def __init__(self, schema: str) -> None:
+        s = f'"{schema}"'
+        table = f"{s}.relationships"
+        self.table = table
+        self.subjects = f"""
+            SELECT subject_type, subject_id, subject_relation, caveat_name, caveat_context,
+                   expiration
+            FROM {table}
+            WHERE resource_type = %s AND resource_id = %s AND relation = %s AND {_VISIBLE}
+        """
+        self.subject_sets = f"{self.subjects} AND subject_relation <> '{ELLIPSIS}'"
+        self.find = f"""
+            SELECT caveat_name, caveat_context, expiration
+            FROM {table}
+            WHERE resource_type = %s AND resource_id = %s AND relation = %s
+                AND subject_type = %s AND subject_id = %s AND subject_relation = %s
+                AND {_VISIBLE}
+            LIMIT 1
+        """
+        self.resources = f"""
+            SELECT resource_id, subject_relation, caveat_name, caveat_context, expiration
+            FROM {table}
+            WHERE subject_type = %s AND subject_id = %s AND resource_type = %s AND relation = %s
+                AND {_VISIBLE}
+        """
+        self.resources_with_relation = f"{self.resources} AND subject_relation = %s"
+        self.schema = (
+            f"SELECT text, revision FROM {s}.schemas WHERE revision <= %s"
+            " ORDER BY revision DESC LIMIT 1"
+        )
+        self.head = f"SELECT revision FROM {s}.head"
+        self.lock_head = f"SELECT revision FROM {s}.head FOR UPDATE"
+        # Takes the writers' lock and the new revision, and records it, in one statement.
+        self.next_revision = f"""
+            WITH bumped AS (UPDATE {s}.head SET revision = revision + 1 RETURNING revision)
+            INSERT INTO {s}.revisions (revision) SELECT revision FROM bumped
+            RETURNING revision
+        """
+        self.insert_schema = f"INSERT INTO {s}.schemas (revision, text) VALUES (%s, %s)"
+        self.changed_sets = f"""
+            SELECT resource_type, resource_id, relation
+                FROM {table} WHERE created_revision > %s AND created_revision <= %s
+            UNION
+            SELECT resource_type, resource_id, relation
+                FROM {table}
+                WHERE deleted_revision > %s AND deleted_revision <= %s
+                    AND deleted_revision <> {_LIVE}
+            LIMIT {_CHANGED_LIMIT + 1}
+        """
+        self.live_keys = _per_key(
+            table,
+            _LIVE_AT_HEAD,
+            ", ".join(f"k.{name}" for name in _KEY_NAMES),
+        )
+        self.retire = f"""
+            UPDATE {table} SET deleted_revision = %s
+            WHERE ctid = ANY(ARRAY({_per_key(table, f"deleted_revision = {_LIVE}", "r.ctid")}))
+        """
+        self.drop_own_versions = f"""
+            DELETE FROM {table}
+            WHERE ctid = ANY(ARRAY({_per_key(table, "created_revision = %s", "r.ctid")}))
+        """
+        self.insert = f"""
+            INSERT INTO {table} ({_ALL_COLUMNS}, created_revision, deleted_revision)
+            SELECT *, %s::bigint, {_LIVE}
+            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                        %s::text[], %s::text[], %s::text[], %s::bigint[])
+        """
+        self.delete_expired = f"DELETE FROM {table} WHERE expiration <= %s"
+
+
+def _per_key(table: str, condition: str, columns: str) -> str:
+    """``columns`` of the rows matching ``condition`` for each key of a batch (``_KEYS``).
+
+    One index probe per key, whatever the table's statistics say. ``OFFSET 0`` keeps the
+    planner from flattening the lateral subquery into a join, which it would plan from
+    statistics that a new or freshly loaded table does not have yet, hashing or scanning the
+    whole table on every write. Parameters: the six key arrays, then those of ``condition``.
+    """
+    return f"""
+        SELECT {columns} FROM {_KEYS} AS k({_KEY_COLUMNS})
+        CROSS JOIN LATERAL (
+            SELECT ctid FROM {table} WHERE {_KEY_MATCH} AND {condition} OFFSET 0
+        ) AS r
+    """
+
+
+def _micros(moment: datetime) -> int:
+    """``moment`` as integer microseconds since the epoch (naive times are UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def _relationship(row: Sequence[Any]) -> Relationship:
+    """A relationship from a row of ``_ALL_COLUMNS``."""
+    (
+        resource_type,
+        resource_id,
+        relation,
+        subject_type,
+        subject_id,
+        subject_relation,
+        caveat_name,
+        context_json,
+        expiration,
+    ) = row
+    return Relationship(
+        resource_type=resource_type,
+        resource_id=resource_id,
+        relation=relation,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        subject_relation=subject_relation,
+        caveat_name=caveat_name,
+        caveat_context=None if context_json is None else json.loads(context_json),
+        context_json=context_json,
+        expiration=None if expiration is None else _EPOCH + expiration * _MICROSECOND,
+    )
+
+
+def _filter_sql(filter: RelationshipFilter) -> tuple[list[str], list[object]]:
+    """SQL conditions (with ``%s`` placeholders) and their parameters selecting ``filter``."""
+    conditions: list[str] = []
+    params: list[object] = []
+    for column, value in (
+        ("resource_type", filter.resource_type),
+        ("resource_id", filter.resource_id),
+        ("relation", filter.relation),
+        ("subject_type", filter.subject_type),
+        ("subject_id", filter.subject_id),
+        ("subject_relation", filter.subject_relation),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = %s")
+            params.append(value)
+    prefix = filter.resource_id_prefix
+    if prefix:
+        # A range rather than LIKE: exact, and index-friendly under the "C" collation.
+        conditions.append("resource_id >= %s")
+        params.append(prefix)
+        upper = _prefix_upper_bound(prefix)
+        if upper is not None:
+            conditions.append("resource_id < %s")
+            params.append(upper)
+        else:
+            conditions.append("left(resource_id, %s) = %s")
+            params.extend((len(prefix), prefix))
+    return conditions, params
+
+
+def _fixed_key_prefix(filter: RelationshipFilter) -> tuple[str, ...]:
+    """The leading ``Relationship.key`` columns that ``filter`` fixes to one value."""
+    fixed: list[str] = []
+    for value in (
+        filter.resource_type,
+        filter.resource_id,
+        filter.relation,
+        filter.subject_type,
+        filter.subject_id,
+        filter.subject_relation,
+    ):
+        if value is None:
+            break
+        fixed.append(value)
+    return tuple(fixed)
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (None: unbounded)."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be encoded; skip past them
+        last = 0xE000
+    if last > 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(last)
+
+
+def _key_arrays(keys: Sequence[RelationshipKey]) -> list[list[str]]:
+    """``keys`` as six column arrays, the parameters of ``_KEYS``."""
+    return [list(column) for column in zip(*keys, strict=True)] if keys else [[]] * 6
+
+
+class PostgresReader:
+    """A view of a ``PostgresStore`` at one revision, judging expiration at its creation time."""
+
+    __slots__ = ("_now", "_revision", "_store")
+
+    def __init__(self, store: PostgresStore, revision: int, now: int) -> None:
+        self._store = store
+        self._revision = revision
+        self._now = now
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def subjects(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        store = self._store
+        rows = store._fetchall(
+            store._sql.subjects,
+            (resource_type, resource_id, relation, self._revision, self._revision, self._now),
+        )
+        resource = (resource_type, resource_id, relation)
+        return [_relationship(resource + row) for row in rows]
+
+    def find(
+        self,
+        resource_type: str,
+        resource_id: str,
+        relation: str,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str,
+    ) -> Relationship | None:
+        key = (resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
+        store = self._store
+        rows = store._fetchall(store._sql.find, (*key, self._revision, self._revision, self._now))
+        return _relationship(key + rows[0]) if rows else None
+
+    def subject_sets(
+        self, resource_type: str, resource_id: str, relation: str
+    ) -> Sequence[Relationship]:
+        store = self._store
+        rows = store._fetchall(
+            store._sql.subject_sets,
+            (resource_type, resource_id, relation, self._revision, self._revision, self._now),
+        )
+        resource = (resource_type, resource_id, relation)
+        return [_relationship(resource + row) for row in rows]
+
+    def resources(
+        self,
+        subject_type: str,
+        subject_id: str,
+        subject_relation: str | None,
+        resource_type: str,
+        relation: str,
+    ) -> Sequence[Relationship]:
+        store = self._store
+        params: tuple[object, ...] = (
+            subject_type,
+            subject_id,
+            resource_type,
+            relation,
+            self._revision,
+            self._revision,
+            self._now,
+        )
+        sql = store._sql.resources
+        if subject_relation is not None:
+            sql = store._sql.resources_with_relation
+            params = (*params, subject_relation)
+        rows = store._fetchall(sql, params)
+        return [
+            _relationship((resource_type, resource_id, relation, subject_type, subject_id, *row))
+            for resource_id, *row in rows
+        ]
+
+    def query(
+        self,
+        filter: RelationshipFilter,
+        *,
+        after: RelationshipKey | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Relationship]:
+        store = self._store
+        conditions, filter_params = _filter_sql(filter)
+        select = " AND ".join(
+            [f"SELECT {_ALL_COLUMNS} FROM {store._sql.table} WHERE {_VISIBLE}", *conditions]
+        )
+        params = (self._revision, self._revision, self._now, *filter_params)
+        fixed = _fixed_key_prefix(filter)
+        remaining = limit
+        # Page by key instead of holding a cursor open across yields: the caller may write,
+        # or never finish iterating, and a connection must go back to the pool between pages.
+        while remaining is None or remaining > 0:
+            page = _PAGE_SIZE if remaining is None else min(remaining, _PAGE_SIZE)
+            sql = select
+            after_params: tuple[str, ...] = ()
+            if after is not None:
+                # Compare only the key columns the filter leaves open, so that the index
+                # scan starts at ``after`` instead of filtering from the start.
+                k = len(fixed)
+                if after[:k] > fixed or (after[:k] == fixed and k == len(after)):
+                    return
+                if after[:k] == fixed:
+                    open_columns = _KEY_NAMES[k:]
+                    placeholders = ", ".join(["%s"] * len(open_columns))
+                    sql += f" AND ({', '.join(open_columns)}) > ({placeholders})"
+                    after_params = after[k:]
+            sql += f" ORDER BY {_KEY_COLUMNS} LIMIT %s"
+            rows = store._fetchall(sql, (*params, *after_params, page))
+            for row in rows:
+                yield _relationship(row)
+            if len(rows) < page:
+                return
+            after = rows[-1][:6]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def schema(self) -> SchemaRecord | None:
+        store = self._store
+        rows = store._fetchall(store._sql.schema, (self._revision,))
+        return SchemaRecord(text=rows[0][0], revision=rows[0][1]) if rows else None
+
+
+class PostgresStore:
+    """Relationships in a PostgreSQL database, shared by any number of threads and processes.
+
+    ``dsn`` is a libpq connection string or ``postgresql://`` URI. The store's tables live in
+    the PostgreSQL schema ``schema``; when it is None, a URI's ``schema`` query parameter
+    (Clove's own, removed before connecting: ``postgresql://host/db?schema=tenant_a``) names
+    it, else ``clove``. The schema is created if missing.
+
+    ``migrate`` applies pending storage migrations on open (serialized between processes by
+    an advisory lock); with False, opening a store that is not fully migrated raises
+    StorageError, for deployments that migrate in a separate step. ``min_connections`` and
+    ``max_connections`` size the connection pool; ``connect_timeout`` bounds how long opening
+    and each wait for a pooled connection take; ``lock_timeout`` bounds how long a write
+    waits for the writer before it (seconds) before raising StorageError.
+
+    Nothing depends on a session outliving a transaction, so the store works through
+    PgBouncer in transaction mode. ``prepared_statements`` lets each connection prepare the
+    statements it runs often, saving their planning (a good part of a lookup's time on the
+    server); leave it off behind a pooler that cannot keep prepared statements (PgBouncer
+    before 1.21, or without ``max_prepared_statements``).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        migrate: bool = True,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        connect_timeout: float = 10.0,
+        lock_timeout: float = 60.0,
+        prepared_statements: bool = False,
+    ) -> None:
+        conninfo, url_schema = _split_schema(dsn)
+        if schema is not None and url_schema is not None and schema != url_schema:
+            message = f"schema {schema!r} given, but the URL names schema {url_schema!r}"
+            raise InvalidInputError(message)
+        if schema is None:
+            schema = DEFAULT_SCHEMA if url_schema is None else url_schema
+        self._schema = schema
+        if not _SCHEMA_NAME.fullmatch(self._schema):
+            message = (
+                f"invalid PostgreSQL schema name {self._schema!r}: use lowercase letters,"
+                " digits and underscores, at most 63, not starting with a digit"
+            )
+            raise InvalidInputError(message)
+        self._sql = _Statements(self._schema)
+        self._where = _describe(conninfo)
+        self._write_settings = f"SET LOCAL lock_timeout = {max(1, round(lock_timeout * 1000))}"
+        self._closed = False
+        # A revision known to be committed; readers at or below it need no head query.
+        self._known_head = 0
+        connection_options: dict[str, Any] = {
+            "autocommit": True,
+            # psycopg's default prepares a statement on its fifth use, per connection.
+            "prepare_threshold": 5 if prepared_statements else None,
+        }
+        try:
+            with psycopg.connect(
+                conninfo, connect_timeout=max(1, round(connect_timeout)), **connection_options
+            ) as connection:
+                self._store_id, self._known_head = self._open_schema(connection, migrate=migrate)
+        except psycopg.Error as error:
+            raise StorageError(f"cannot open the store at {self._where}: {error}") from error
+        self._pool: ConnectionPool[_Connection] = ConnectionPool(
+            conninfo,
+            kwargs=connection_options,
+            min_size=min_connections,
+            max_size=max(max_connections, min_connections),
+            timeout=connect_timeout,
+            name=f"clove-{self._schema}",
+            open=False,
+        )
+        self._pool.open(wait=False)
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def store_id(self) -> str:
+        return self._store_id
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding this store's tables."""
+        return self._schema
+
+    def head_revision(self) -> int:
+        head: int = self._fetchall(self._sql.head, ())[0][0]
+        self._known_head = max(self._known_head, head)
+        return head
+
+    def reader(self, revision: int) -> PostgresReader:
+        if self._closed:
+            raise StorageError("the store is closed")
+        now = _now_micros()
+        if revision > self._known_head:
+            self.head_revision()
+        if revision < 0 or revision > self._known_head:
+            message = f"revision {revision} is not available (head is {self._known_head})"
+            raise RevisionUnavailableError(message)
+        return PostgresReader(self, revision, now)
+
+    def write(
+        self,
+        updates: Sequence[RelationshipUpdate],
+        *,
+        preconditions: Sequence[Precondition] = (),
+        delete_filters: Sequence[RelationshipFilter] = (),
+        schema_text: str | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        now_micros = _now_micros() if now is None else _micros(now)
+        sql = self._sql
+        with self._transaction() as connection:
+            cursor = connection.cursor()
+            cursor.execute(self._write_settings)
+            row = cursor.execute(sql.next_revision).fetchone()
+            if row is None:
+                raise CloveInternalError(f"the head row of schema {self._schema!r} is missing")
+            revision: int = row[0]
+            for precondition in preconditions:
+                self._check_precondition(cursor, precondition, now_micros)
+            for filter in delete_filters:
+                conditions, params = _filter_sql(filter)
+                where = " AND ".join([_LIVE_AT_HEAD, *conditions])
+                cursor.execute(
+                    f"UPDATE {sql.table} SET deleted_revision = %s WHERE {where}",
+                    (revision, now_micros, *params),
+                )
+            # Keys this write has touched so far, and whether each is present after it.
+            present: dict[RelationshipKey, bool] = {}
+            iterator = iter(updates)
+            while chunk := list(islice(iterator, _CHUNK_SIZE)):
+                self._apply_chunk(cursor, chunk, revision, now_micros, present)
+            if schema_text is not None:
+                cursor.execute(sql.insert_schema, (revision, schema_text))
+        self._known_head = max(self._known_head, revision)
+        return revision
+
+    def changed_sets(self, after: int, upto: int) -> set[tuple[str, str, str]] | None:
+        """The sets written or deleted at revisions in ``(after, upto]`` (a ``ChangeFeed``).
+
+        None when there are too many to list: the caller should forget everything.
+        """
+        rows = self._fetchall(self._sql.changed_sets, (after, upto, after, upto))
+        if len(rows) > _CHANGED_LIMIT:
+            return None
+        return {(row[0], row[1], row[2]) for row in rows}
+
+    def delete_expired(self, now: datetime) -> int:
+        """Physically remove every stored version expired at ``now``; return how many."""
+        with self._transaction() as connection:
+            # Take the writers' lock too: deleting rows a write is retiring could deadlock.
+            connection.execute(self._write_settings)
+            connection.execute(self._sql.lock_head)
+            return connection.execute(self._sql.delete_expired, (_micros(now),)).rowcount
+
+    def close(self) -> None:
+        """Close the pool; later calls on the store or its readers raise StorageError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+
+    # --- connections and transactions ---------------------------------------------------
+
+    def _fetchall(self, sql: str, params: Sequence[object]) -> list[_Row]:
+        """Run one read statement on a pooled connection; retry once if that connection died.
+
+        A pooled connection can be dead without anyone knowing (the server restarted, a
+        proxy dropped it); a read is safe to repeat on a fresh one.
+        """
+        if self._closed:
+            raise StorageError("the store is closed")
+        try:
+            with self._pool.connection() as connection:
+                try:
+                    return connection.execute(sql, params).fetchall()
+                except psycopg.OperationalError:
+                    if not connection.broken:
+                        raise
+            with self._pool.connection() as connection:
+                return connection.execute(sql, params).fetchall()
+        except psycopg.Error as error:
+            raise self._storage_error(error) from error
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[_Connection]:
+        """A pooled connection inside ``BEGIN`` ... ``COMMIT``, rolled back if anything raises.
+
+        PostgreSQL errors leave as StorageError; Clove's own errors pass through unchanged.
+        """
+        if self._closed:
+            raise StorageError("the store is closed")
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                yield connection
+        except psycopg.Error as error:
+            raise self._storage_error(error) from error
+
+    def _open_schema(self, connection: _Connection, *, migrate: bool) -> tuple[str, int]:
+        """Create the schema and apply pending migrations; return the store id and head."""
+        s = f'"{self._schema}"'
+        with connection.transaction():
+            encoding = connection.execute("SELECT current_setting('server_encoding')").fetchone()
+            if encoding is None or encoding[0] != "UTF8":
+                found = None if encoding is None else encoding[0]
+                raise StorageError(f"the database must be UTF8-encoded (it is {found})")
+            # One process at a time sets up a schema; the others then find it ready.
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self._schema),))
+            exists = connection.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (f"{s}.clove_migrations",)
+            ).fetchone()
+            if not (exists and exists[0]):
+                if not migrate:
+                    raise StorageError(
+                        f"no Clove store in schema {self._schema!r} at {self._where}"
+                        " (open it once with migrate=True)"
+                    )
+                schema_found = connection.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
+                ).fetchone()
+                if schema_found is None:
+                    connection.execute(f"CREATE SCHEMA {s}")
+                connection.execute(
+                    f"""
+                    CREATE TABLE {s}.clove_migrations (
+                        version integer PRIMARY KEY,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """
+                )
+            row = connection.execute(
+                f"SELECT coalesce(max(version), 0) FROM {s}.clove_migrations"
+            ).fetchone()
+            version: int = 0 if row is None else row[0]
+            if version > len(_MIGRATIONS):
+                raise StorageError(
+                    f"schema {self._schema!r} at {self._where} has storage format {version},"
+                    f" newer than this version of Clove understands ({len(_MIGRATIONS)})"
+                )
+            if version < len(_MIGRATIONS) and not migrate:
+                raise StorageError(
+                    f"schema {self._schema!r} at {self._where} has storage format {version};"
+                    f" this version of Clove needs {len(_MIGRATIONS)} (open with migrate=True)"
+                )
+            for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in statements:
+                    connection.execute(statement.format(s=s))
+                connection.execute(
+                    f"INSERT INTO {s}.clove_migrations (version) VALUES (%s)", (number,)
+                )
+            found_id = connection.execute(
+                f"SELECT value FROM {s}.metadata WHERE key = 'store_id'"
+            ).fetchone()
+            head = connection.execute(self._sql.head).fetchone()
+            if found_id is None or head is None:
+                raise StorageError(f"schema {self._schema!r} at {self._where} is damaged")
+        return found_id[0], head[0]
+
+    def _check_precondition(
+        self, cursor: psycopg.Cursor[_Row], precondition: Precondition, now_micros: int
+    ) -> None:
+        conditions, params = _filter_sql(precondition.filter)
+        where = " AND ".join([_LIVE_AT_HEAD, *conditions])
+        found = cursor.execute(
+            f"SELECT 1 FROM {self._sql.table} WHERE {where} LIMIT 1", (now_micros, *params)
+        ).fetchone()
+        if (found is not None) != (precondition.kind is PreconditionKind.MUST_MATCH):
+            verb = (
+                "matched"
+                if precondition.kind is PreconditionKind.MUST_NOT_MATCH
+                else "did not match"
+            )
+            message = f"precondition failed: filter {precondition.filter} {verb} a relationship"
+            raise PreconditionFailedError(message)
+
+    def _apply_chunk(
+        self,
+        cursor: psycopg.Cursor[_Row],
+        chunk: list[RelationshipUpdate],
+        revision: int,
+        now_micros: int,
+        present: dict[RelationshipKey, bool],
+    ) -> None:
+        """Apply ``chunk`` in order at ``revision``, inside the write's transaction.
+
+        ``present`` says, for every key the write touched before this chunk, whether it is
+        present now; only keys it never touched need the database to tell whether they exist.
+        """
+        sql = self._sql
+        first_creates: list[RelationshipKey] = []
+        seen: set[RelationshipKey] = set()
+        for update in chunk:
+            key = update.relationship.key
+            if key not in present and key not in seen:
+                seen.add(key)
+                if update.operation is Operation.CREATE:
+                    first_creates.append(key)
+        live: set[RelationshipKey] = set()
+        if first_creates:
+            rows = cursor.execute(
+                sql.live_keys, (*_key_arrays(first_creates), now_micros)
+            ).fetchall()
+            live = {(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        # For every key in the chunk: whether it was present before the chunk (None: the
+        # write had not touched it), and what it holds after the chunk (None: nothing).
+        before: dict[RelationshipKey, bool | None] = {}
+        after: dict[RelationshipKey, Relationship | None] = {}
+        for update in chunk:
+            rel = update.relationship
+            key = rel.key
+            operation = update.operation
+            if key not in before:
+                before[key] = present.get(key)
+            match operation:
+                case Operation.CREATE:
+                    if present.get(key, key in live):
+                        raise RelationshipExistsError(f"relationship {rel} already exists")
+                case Operation.TOUCH | Operation.DELETE:
+                    pass
+                case _:
+                    raise CloveInternalError(f"unknown relationship operation {operation!r}")
+            if operation is Operation.DELETE:
+                present[key] = False
+                after[key] = None
+            else:
+                present[key] = True
+                after[key] = rel
+        # Versions this write inserted in an earlier chunk never become visible: drop them.
+        own = [key for key, was in before.items() if was]
+        if own:
+            cursor.execute(sql.drop_own_versions, (*_key_arrays(own), revision))
+        untouched = [key for key, was in before.items() if was is None]
+        if untouched:
+            cursor.execute(sql.retire, (revision, *_key_arrays(untouched)))
+        inserted = [rel for rel in after.values() if rel is not None]
+        if inserted:
+            columns: list[list[Any]] = [[] for _ in range(9)]
+            for rel in inserted:
+                for column, value in zip(
+                    columns,
+                    (
+                        *rel.key,
+                        rel.caveat_name,
+                        rel.context_json,
+                        None if rel.expiration is None else _micros(rel.expiration),
+                    ),
+                    strict=True,
+                ):
+                    column.append(value)
+            cursor.execute(sql.insert, (revision, *columns))
+
+    def _storage_error(self, error: psycopg.Error) -> StorageError:
+        if self._closed:
+            return StorageError("the store is closed")
+        if isinstance(error, psycopg.errors.LockNotAvailable):
+            return StorageError(
+                f"timed out waiting for another writer at {self._where} ({error})".strip()
+            )
+        return StorageError(f"PostgreSQL at {self._where}: {error}")
+
+
+def _split_schema(dsn: str) -> tuple[str, str | None]:
+    """``dsn`` without Clove's ``schema`` URI query parameter, and that parameter's value.
+
+    The other parameters are kept byte for byte: libpq, not Python, decodes them.
+    """
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        return dsn, None
+    base, question, query = dsn.partition("?")
+    if not question:
+        return dsn, None
+    kept: list[str] = []
+    schemas: list[str] = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "schema":
+            schemas.append(urllib.parse.unquote(value))
+        elif part:
+            kept.append(part)
+    if len(schemas) > 1:
+        raise InvalidInputError("more than one schema parameter in the PostgreSQL URL")
+    if not schemas:
+        return dsn, None
+    return (f"{base}?{'&'.join(kept)}" if kept else base), schemas[0]
+
+
+def _describe(conninfo: str) -> str:
+    """Where ``conninfo`` points, for messages: never its password."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "the given PostgreSQL address"
+    host = params.get("host") or "localhost"
+    port = params.get("port") or 5432
+    database = params.get("dbname") or params.get("user") or ""
+    return f"postgresql://{host}:{port}/{database}"
+
+
+def _lock_key(schema: str) -> int:
+    """The advisory lock that serializes setting up ``schema`` (a stable signed 64-bit int)."""
+    digest = hashlib.blake2b(f"clove-migrate:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
