@@ -98,7 +98,8 @@ UpdateArg = str | Relationship | RelationshipUpdate
 
 
 def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:
-    """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` or a ``.db`` path."""
+    """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
+    or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema)."""
     return Database(_open_store(url), quantum=quantum)
 
 

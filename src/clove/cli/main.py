@@ -49,7 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--db",
             default=DEFAULT_DB,
-            help=f"database URL: memory, sqlite:///path (default {DEFAULT_DB}, or $CLOVE_DB)",
+            help=(
+                "database URL: memory, sqlite:///path or postgresql://... "
+                f"(default {DEFAULT_DB}, or $CLOVE_DB)"
+            ),
         )
 
     def with_context(sub: argparse.ArgumentParser) -> None:

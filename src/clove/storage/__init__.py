@@ -1,4 +1,4 @@
-"""Storage: the MVCC storage protocol and its backends (memory, SQLite)."""
+"""Storage: the MVCC protocol, its backends (memory, SQLite, PostgreSQL) and a read cache."""
 
 from clove.storage.protocol import Reader, SchemaRecord, Store
 
