@@ -22,7 +22,6 @@ from clove.engine.subjects import lookup_subjects as run_lookup_subjects
 from clove.engine.typesystem import TypeSystem
 from clove.errors import (
     InvalidInputError,
-    RelationshipTypeError,
     SchemaError,
     ValidationError,
 )
@@ -277,7 +276,7 @@ class Database:
         types = self._typesystem(self._store.reader(self._fresh_head()))
         for update in staged:
             if update.operation is not Operation.DELETE:
-                validate_relationship(types, update.relationship)
+                types.validate_relationship(update.relationship)
         return self._token(self._store.write(staged, preconditions=preconditions))
 
     def delete_relationships(
@@ -473,50 +472,6 @@ def parse_filter(text: str) -> RelationshipFilter:
         subject_id=sid or None,
         subject_relation=srel or None,
     )
-
-
-def validate_relationship(types: TypeSystem, rel: Relationship) -> None:
-    """Raise unless the schema allows ``rel`` (types, relation, caveat, expiration, context)."""
-    member = types.require_member(rel.resource_type, rel.relation)
-    if not isinstance(member, ir.Relation):
-        raise RelationshipTypeError(
-            f"cannot write a relationship to permission `{rel.relation}` "
-            f"of definition `{rel.resource_type}`"
-        )
-    types.require_type(rel.subject_type)
-    if rel.subject_relation != ELLIPSIS:
-        types.require_member(rel.subject_type, rel.subject_relation)
-    wildcard = rel.subject_id == WILDCARD
-    shape = f"{rel.subject_type}:*" if wildcard else rel.subject
-    if not wildcard and rel.subject_relation == ELLIPSIS:
-        shape = rel.subject_type
-    elif not wildcard:
-        shape = f"{rel.subject_type}#{rel.subject_relation}"
-    candidates = [
-        allowed
-        for allowed in member.allowed
-        if allowed.type == rel.subject_type
-        and allowed.wildcard == wildcard
-        and (wildcard or allowed.relation == rel.subject_relation)
-    ]
-    where = f"relation `{rel.resource_type}#{rel.relation}`"
-    if not candidates:
-        raise RelationshipTypeError(f"subjects of type `{shape}` are not allowed on {where}")
-    matching = [allowed for allowed in candidates if allowed.caveat == rel.caveat_name]
-    if not matching:
-        if rel.caveat_name is None:
-            raise RelationshipTypeError(f"subjects of type `{shape}` on {where} must have a caveat")
-        raise RelationshipTypeError(
-            f"subjects of type `{shape} with {rel.caveat_name}` are not allowed on {where}"
-        )
-    if rel.expiration is not None and not any(allowed.expiration for allowed in matching):
-        raise RelationshipTypeError(
-            f"subjects of type `{shape}` on {where} cannot have an expiration"
-        )
-    if rel.caveat_name is not None:
-        caveat = types.require_caveat(rel.caveat_name)
-        if rel.caveat_context:
-            caveat.convert_context(rel.caveat_context)
 
 
 def _check_no_orphans(old: ir.Schema, new: ir.Schema, head: Reader) -> None:

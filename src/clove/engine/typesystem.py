@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from clove.caveats import CompiledCaveat, compile_caveat
-from clove.errors import CloveInternalError, UnknownTypeError
+from clove.errors import CloveInternalError, RelationshipTypeError, UnknownTypeError
+from clove.relationships import WILDCARD, Relationship
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 
@@ -114,16 +115,49 @@ class TypeSystem:
             raise UnknownTypeError(f"caveat `{name}` not found")
         return caveat
 
-    def allows(
-        self, rel_type: str, relation: str, subject_type: str, subject_relation: str
-    ) -> bool:
-        member = self.member(rel_type, relation)
+    def validate_relationship(self, rel: Relationship) -> None:
+        """Raise unless the schema allows ``rel``: types, relation, caveat, expiration, context."""
+        member = self.require_member(rel.resource_type, rel.relation)
         if not isinstance(member, ir.Relation):
-            return False
-        return any(
-            allowed.type == subject_type and allowed.relation == subject_relation
+            raise RelationshipTypeError(
+                f"cannot write a relationship to permission `{rel.relation}` "
+                f"of definition `{rel.resource_type}`"
+            )
+        self.require_type(rel.subject_type)
+        if rel.subject_relation != ELLIPSIS:
+            self.require_member(rel.subject_type, rel.subject_relation)
+        wildcard = rel.subject_id == WILDCARD
+        if wildcard:
+            shape = f"{rel.subject_type}:*"
+        elif rel.subject_relation == ELLIPSIS:
+            shape = rel.subject_type
+        else:
+            shape = f"{rel.subject_type}#{rel.subject_relation}"
+        where = f"relation `{rel.resource_type}#{rel.relation}`"
+        candidates = [
+            allowed
             for allowed in member.allowed
-        )
+            if allowed.type == rel.subject_type
+            and allowed.wildcard == wildcard
+            and (wildcard or allowed.relation == rel.subject_relation)
+        ]
+        if not candidates:
+            raise RelationshipTypeError(f"subjects of type `{shape}` are not allowed on {where}")
+        matching = [allowed for allowed in candidates if allowed.caveat == rel.caveat_name]
+        if not matching:
+            if rel.caveat_name is None:
+                raise RelationshipTypeError(
+                    f"subjects of type `{shape}` on {where} must have a caveat"
+                )
+            raise RelationshipTypeError(
+                f"subjects of type `{shape} with {rel.caveat_name}` are not allowed on {where}"
+            )
+        if rel.expiration is not None and not any(allowed.expiration for allowed in matching):
+            raise RelationshipTypeError(
+                f"subjects of type `{shape}` on {where} cannot have an expiration"
+            )
+        if rel.caveat_name is not None and rel.caveat_context:
+            self.require_caveat(rel.caveat_name).convert_context(rel.caveat_context)
 
 
 def _reachability(
