@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
-import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -58,17 +56,18 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
+from clove.storage._rows import LIVE as _LIVE
+from clove.storage._rows import filter_conditions
+from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
+from clove.storage._rows import micros as _micros
+from clove.storage._rows import now_micros as _now_micros
+from clove.storage._rows import relationship_from_row as _relationship
 from clove.storage.protocol import RelationshipKey, SchemaRecord
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore"]
 
 DEFAULT_SCHEMA = "clove"
 
-# ``deleted_revision`` of a version nobody has deleted yet (the largest bigint).
-_LIVE = (1 << 63) - 1
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # How many rows ``query`` fetches per statement; no statement stays open between pages.
 _PAGE_SIZE = 500
@@ -172,6 +171,13 @@ _KEY_MATCH = " AND ".join(f"{name} = k.{name}" for name in _KEY_NAMES)
 _CHANGED_LIMIT = 50_000
 
 
+def _filter_sql(filter: RelationshipFilter) -> tuple[list[str], list[object]]:
+    """SQL conditions (with ``%s`` placeholders) and their parameters selecting ``filter``."""
+    return filter_conditions(
+        filter, placeholder="%s", prefix_of_length="left(resource_id, %s) = %s"
+    )
+
+
 class _Statements:
     """The SQL of one store, its schema name filled in."""
 
@@ -260,101 +266,6 @@ def _per_key(table: str, condition: str, columns: str) -> str:
             SELECT ctid FROM {table} WHERE {_KEY_MATCH} AND {condition} OFFSET 0
         ) AS r
     """
-
-
-def _micros(moment: datetime) -> int:
-    """``moment`` as integer microseconds since the epoch (naive times are UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _now_micros() -> int:
-    return time.time_ns() // 1000
-
-
-def _relationship(row: Sequence[Any]) -> Relationship:
-    """A relationship from a row of ``_ALL_COLUMNS``."""
-    (
-        resource_type,
-        resource_id,
-        relation,
-        subject_type,
-        subject_id,
-        subject_relation,
-        caveat_name,
-        context_json,
-        expiration,
-    ) = row
-    return Relationship(
-        resource_type=resource_type,
-        resource_id=resource_id,
-        relation=relation,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        subject_relation=subject_relation,
-        caveat_name=caveat_name,
-        caveat_context=None if context_json is None else json.loads(context_json),
-        context_json=context_json,
-        expiration=None if expiration is None else _EPOCH + expiration * _MICROSECOND,
-    )
-
-
-def _filter_sql(filter: RelationshipFilter) -> tuple[list[str], list[object]]:
-    """SQL conditions (with ``%s`` placeholders) and their parameters selecting ``filter``."""
-    conditions: list[str] = []
-    params: list[object] = []
-    for column, value in (
-        ("resource_type", filter.resource_type),
-        ("resource_id", filter.resource_id),
-        ("relation", filter.relation),
-        ("subject_type", filter.subject_type),
-        ("subject_id", filter.subject_id),
-        ("subject_relation", filter.subject_relation),
-    ):
-        if value is not None:
-            conditions.append(f"{column} = %s")
-            params.append(value)
-    prefix = filter.resource_id_prefix
-    if prefix:
-        # A range rather than LIKE: exact, and index-friendly under the "C" collation.
-        conditions.append("resource_id >= %s")
-        params.append(prefix)
-        upper = _prefix_upper_bound(prefix)
-        if upper is not None:
-            conditions.append("resource_id < %s")
-            params.append(upper)
-        else:
-            conditions.append("left(resource_id, %s) = %s")
-            params.extend((len(prefix), prefix))
-    return conditions, params
-
-
-def _fixed_key_prefix(filter: RelationshipFilter) -> tuple[str, ...]:
-    """The leading ``Relationship.key`` columns that ``filter`` fixes to one value."""
-    fixed: list[str] = []
-    for value in (
-        filter.resource_type,
-        filter.resource_id,
-        filter.relation,
-        filter.subject_type,
-        filter.subject_id,
-        filter.subject_relation,
-    ):
-        if value is None:
-            break
-        fixed.append(value)
-    return tuple(fixed)
-
-
-def _prefix_upper_bound(prefix: str) -> str | None:
-    """The least string greater than every string starting with ``prefix`` (None: unbounded)."""
-    last = ord(prefix[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be encoded; skip past them
-        last = 0xE000
-    if last > 0x10FFFF:
-        return None
-    return prefix[:-1] + chr(last)
 
 
 def _key_arrays(keys: Sequence[RelationshipKey]) -> list[list[str]]:
