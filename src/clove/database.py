@@ -92,7 +92,6 @@ class SubjectResult:
 
 
 ConsistencyArg = Consistency | str | None
-RelationshipArg = str | Relationship
 UpdateArg = str | Relationship | RelationshipUpdate
 
 
