@@ -13,6 +13,9 @@ from clove.relationships import Relationship, RelationshipFilter
 # ``deleted_revision`` of a version nobody has deleted yet (the largest 64-bit integer).
 LIVE = (1 << 63) - 1
 
+# Past this many changed sets between two revisions, a change feed answers "forget all".
+CHANGED_SETS_LIMIT = 50_000
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 

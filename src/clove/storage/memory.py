@@ -11,7 +11,6 @@ from typing import TypeVar
 from clove.errors import (
     PreconditionFailedError,
     RelationshipExistsError,
-    RevisionUnavailableError,
     StorageError,
 )
 from clove.relationships import (
@@ -23,7 +22,7 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
-from clove.storage.protocol import RelationshipKey, SchemaRecord
+from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
 _LIVE = 1 << 62  # "deleted at" of a version nobody deleted yet
 
@@ -185,9 +184,7 @@ class MemoryStore:
 
     def _reader(self, revision: int, now: datetime) -> MemoryReader:
         self._check_open()
-        if revision < 0 or revision > self._head:
-            message = f"revision {revision} is not available (head is {self._head})"
-            raise RevisionUnavailableError(message)
+        require_revision(revision, self._head)
         return MemoryReader(self, revision, now)
 
     def write(

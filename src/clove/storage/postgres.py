@@ -44,7 +44,6 @@ from clove.errors import (
     InvalidInputError,
     PreconditionFailedError,
     RelationshipExistsError,
-    RevisionUnavailableError,
     StorageError,
 )
 from clove.relationships import (
@@ -56,13 +55,14 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
+from clove.storage._rows import CHANGED_SETS_LIMIT as _CHANGED_LIMIT
 from clove.storage._rows import LIVE as _LIVE
 from clove.storage._rows import filter_conditions
 from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
-from clove.storage.protocol import RelationshipKey, SchemaRecord
+from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
 __all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore"]
 
@@ -168,7 +168,6 @@ _LIVE_AT_HEAD = f"deleted_revision = {_LIVE} AND (expiration IS NULL OR expirati
 # ``unnest`` of six text arrays, one per key column, as rows ``k``.
 _KEYS = "unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
 _KEY_MATCH = " AND ".join(f"{name} = k.{name}" for name in _KEY_NAMES)
-_CHANGED_LIMIT = 50_000
 
 
 def _filter_sql(filter: RelationshipFilter) -> tuple[list[str], list[object]]:
@@ -501,9 +500,7 @@ class PostgresStore:
         now = _now_micros()
         if revision > self._known_head:
             self.head_revision()
-        if revision < 0 or revision > self._known_head:
-            message = f"revision {revision} is not available (head is {self._known_head})"
-            raise RevisionUnavailableError(message)
+        require_revision(revision, self._known_head)
         return PostgresReader(self, revision, now)
 
     def write(

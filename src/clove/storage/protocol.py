@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from clove.errors import RevisionUnavailableError
 from clove.relationships import (
     Precondition,
     Relationship,
@@ -21,6 +22,13 @@ from clove.relationships import (
 )
 
 RelationshipKey = tuple[str, str, str, str, str, str]
+
+
+def require_revision(revision: int, head: int) -> None:
+    """Raise RevisionUnavailableError unless ``revision`` is between 0 and ``head``."""
+    if revision < 0 or revision > head:
+        message = f"revision {revision} is not available (head is {head})"
+        raise RevisionUnavailableError(message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,6 @@ from clove.errors import (
     CloveInternalError,
     PreconditionFailedError,
     RelationshipExistsError,
-    RevisionUnavailableError,
     StorageError,
 )
 from clove.relationships import (
@@ -40,13 +39,14 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
+from clove.storage._rows import CHANGED_SETS_LIMIT as _CHANGED_LIMIT
 from clove.storage._rows import LIVE as _LIVE
 from clove.storage._rows import filter_conditions
 from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
-from clove.storage.protocol import RelationshipKey, SchemaRecord
+from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
 __all__ = ["SqliteReader", "SqliteStore"]
 
@@ -146,7 +146,6 @@ _RESOURCES_WITH_RELATION_SQL = f"{_RESOURCES_SQL} AND subject_relation = ?7"
 _SCHEMA_SQL = (
     "SELECT text, revision FROM schemas WHERE revision <= ? ORDER BY revision DESC LIMIT 1"
 )
-_CHANGED_LIMIT = 50_000
 _CHANGED_SETS_SQL = f"""
     SELECT resource_type, resource_id, relation
         FROM relationships INDEXED BY relationships_by_created
@@ -401,9 +400,7 @@ class SqliteStore:
         now = _now_micros()
         if revision > self._known_head:
             self.head_revision()
-        if revision < 0 or revision > self._known_head:
-            message = f"revision {revision} is not available (head is {self._known_head})"
-            raise RevisionUnavailableError(message)
+        require_revision(revision, self._known_head)
         return SqliteReader(self, revision, now)
 
     def write(
