@@ -25,6 +25,7 @@ EXPECTED = {
     "RelationshipSyntaxError",
     "RelationshipTypeError",
     "RelationshipUpdate",
+    "ResourceExhaustedError",
     "ResourceResult",
     "RevisionUnavailableError",
     "SchemaError",

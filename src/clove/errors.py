@@ -14,6 +14,7 @@
     ├── PreconditionFailedError     a write precondition did not hold; nothing was written
     ├── RelationshipExistsError     a CREATE of a relationship that already exists
     ├── CaveatEvaluationError       a caveat expression failed at run time
+    ├── ResourceExhaustedError      a per-client limit (rate, concurrency, size) was exceeded
     ├── StorageError                the backend failed or refused (locked, corrupt, closed)
     │   └── RevisionUnavailableError a token names a revision this store cannot serve
     └── CloveInternalError          a bug in Clove; the message says so
@@ -86,6 +87,10 @@ class RelationshipExistsError(CloveError):
 
 class CaveatEvaluationError(CloveError):
     """A caveat expression failed while evaluating (for example, a type mismatch at run time)."""
+
+
+class ResourceExhaustedError(CloveError):
+    """A per-client limit (rate, concurrency, request size) was exceeded; retry later."""
 
 
 class StorageError(CloveError):

@@ -81,7 +81,18 @@ class Nil:
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
-Expression = Union | Intersection | Exclusion | RelationRef | Arrow | Nil
+@dataclass(frozen=True, slots=True, kw_only=True)
+class This:
+    """The relationships stored for the relation being defined.
+
+    Appears only in a ``Relation.rewrite``: OpenFGA's direct type restrictions in
+    ``define viewer: [user] or editor`` and Zanzibar's ``_this {}``.
+    """
+
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
+Expression = Union | Intersection | Exclusion | RelationRef | Arrow | Nil | This
 
 
 # --- definitions -----------------------------------------------------------------------
@@ -105,10 +116,18 @@ class AllowedSubject:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Relation:
-    """``relation name: type | type#rel | type:* | type with caveat and expiration``."""
+    """``relation name: type | type#rel | type:* | type with caveat and expiration``.
+
+    A relation holds stored relationships of the ``allowed`` subject types. ``rewrite``, when
+    set, derives its members from an expression in which ``This`` stands for those stored
+    relationships (OpenFGA's ``define viewer: [user] or editor``, Zanzibar's
+    ``userset_rewrite``); ``None`` means the stored relationships alone. The SpiceDB language
+    has no rewrites on relations; it writes them as a relation plus a permission.
+    """
 
     name: str
     allowed: tuple[AllowedSubject, ...]
+    rewrite: Expression | None = None
     doc: str | None = field(default=None, compare=False)
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
