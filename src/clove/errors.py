@@ -14,6 +14,7 @@
     ├── PreconditionFailedError     a write precondition did not hold; nothing was written
     ├── RelationshipExistsError     a CREATE of a relationship that already exists
     ├── CaveatEvaluationError       a caveat expression failed at run time
+    ├── UnauthenticatedError        a request without a valid key (server surfaces)
     ├── ResourceExhaustedError      a per-client limit (rate, concurrency, size) was exceeded
     ├── StorageError                the backend failed or refused (locked, corrupt, closed)
     │   └── RevisionUnavailableError a token names a revision this store cannot serve
@@ -87,6 +88,10 @@ class RelationshipExistsError(CloveError):
 
 class CaveatEvaluationError(CloveError):
     """A caveat expression failed while evaluating (for example, a type mismatch at run time)."""
+
+
+class UnauthenticatedError(CloveError):
+    """A server request without a valid bearer key."""
 
 
 class ResourceExhaustedError(CloveError):

@@ -1,0 +1,46 @@
+"""What every API surface of the server shares: who is calling, whether they may, what it cost.
+
+The gRPC and HTTP surfaces depend on these protocols only; ``clove serve`` wires in the
+implementations (bearer keys, per-client limits, Prometheus metrics).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class Gate(Protocol):
+    """Authentication and per-client isolation, the same on every surface."""
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The client named by an ``Authorization`` value (``Bearer <key>``).
+
+        Raises ``UnauthenticatedError`` for a missing or unknown key. Keys are compared in
+        constant time.
+        """
+        ...
+
+    def admit(self, client: str, *, cost: int = 1) -> AbstractContextManager[None]:
+        """Hold one of the client's concurrency slots and ``cost`` rate tokens for a request.
+
+        Raises ``ResourceExhaustedError`` at once when the client is over its rate or
+        concurrency limit; other clients are unaffected.
+        """
+        ...
+
+
+class Metrics(Protocol):
+    """Request counters and latency histograms, rendered for Prometheus at ``/metrics``."""
+
+    def observe(self, *, surface: str, method: str, client: str, code: str, seconds: float) -> None:
+        """Record one finished request (``surface`` is ``grpc`` or ``http``)."""
+        ...
+
+    def throttled(self, *, client: str) -> None:
+        """Record one request refused by the client's limits."""
+        ...
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type."""
+        ...
