@@ -9,5 +9,6 @@ its ``module`` files; all three apply OpenFGA's model validation and return the 
 from __future__ import annotations
 
 from clove.schema.openfga._dsl import parse_openfga_dsl
+from clove.schema.openfga._json_model import parse_openfga_json
 
-__all__ = ["parse_openfga_dsl"]
+__all__ = ["parse_openfga_dsl", "parse_openfga_json"]
