@@ -273,6 +273,7 @@ class _JsonModel:
         )
         self._note(subject, path, node)
         self._note(subject, f"{path}.condition", node, "condition")
+        self._note(subject, f"{path}.relation", node, "relation")
         return subject
 
     # --- rewrites ----------------------------------------------------------------------------
