@@ -81,7 +81,9 @@ def _read_manifest(path: Path) -> _Manifest:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise SchemaError(f"cannot read {file}: {error.strerror or error}", file=file) from None
+        raise SchemaError(
+            f"cannot read the manifest: {error.strerror or error}", file=file
+        ) from None
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as error:
