@@ -66,6 +66,9 @@ _PARAMETER_TYPES = {
 }
 _GENERIC_PARAMETER_TYPES = frozenset({"map", "list"})
 
+# Rewrites nest at most this deep, as parentheses do in the DSL.
+_MAX_NESTING = 100
+
 # Rewrite kinds, by each of their protobuf JSON spellings.
 _REWRITE_KINDS = {
     "this": "this",
@@ -278,8 +281,10 @@ class _JsonModel:
 
     # --- rewrites ----------------------------------------------------------------------------
 
-    def _parse_rewrite(self, raw: object, path: str, parent: object) -> Expression:
+    def _parse_rewrite(self, raw: object, path: str, parent: object, depth: int = 0) -> Expression:
         node = self._object(raw, path, parent)
+        if depth > _MAX_NESTING:
+            self._fail(f"rewrites nest deeper than {_MAX_NESTING} levels", path, node)
         kinds = [key for key in node if key in _REWRITE_KINDS]
         if len(kinds) != 1 or len(node) != 1:
             expected = "one of `this`, `computedUserset`, `tupleToUserset`, `union`, "
@@ -302,9 +307,9 @@ class _JsonModel:
         elif kind == "difference":
             self._known_keys(inner, frozenset({"base", "subtract"}), inner_path)
             expression = Exclusion(
-                base=self._parse_rewrite(inner.get("base"), f"{inner_path}.base", inner),
+                base=self._parse_rewrite(inner.get("base"), f"{inner_path}.base", inner, depth + 1),
                 subtracted=self._parse_rewrite(
-                    inner.get("subtract"), f"{inner_path}.subtract", inner
+                    inner.get("subtract"), f"{inner_path}.subtract", inner, depth + 1
                 ),
                 span=self._span_of(node),
             )
@@ -315,7 +320,7 @@ class _JsonModel:
             if not raw_children:
                 self._fail(f"`{key}` needs at least one child", children_path, inner)
             children = tuple(
-                self._parse_rewrite(child, f"{children_path}[{index}]", inner)
+                self._parse_rewrite(child, f"{children_path}[{index}]", inner, depth + 1)
                 for index, child in enumerate(raw_children)
             )
             if kind == "union":

@@ -50,6 +50,8 @@ def decode_json(text: str) -> DecodedJSON:
         raise SchemaError(
             f"invalid JSON: {error.msg}", line=error.lineno, column=error.colno
         ) from None
+    except RecursionError:
+        raise SchemaError("invalid JSON: nested too deeply") from None
     except _DuplicateKeyError as error:
         decoded = DecodedJSON(None, text, {})
         line, column = decoded.position(error.offset)

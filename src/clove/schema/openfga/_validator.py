@@ -40,6 +40,7 @@ from clove.schema.ir import (
     This,
     Union,
 )
+from clove.schema.openfga._entrypoints import EntryPoints, rewrite_of
 from clove.schema.openfga._source_map import SourceMap
 
 _TYPE_NAME = re.compile(r"[^:#@\s]{1,254}")
@@ -52,13 +53,6 @@ Member = Relation | Permission
 def validate_model(schema: Schema, source_map: SourceMap) -> None:
     """Raise ``SchemaError`` for the first rule ``schema`` breaks."""
     _Validator(schema, source_map).run()
-
-
-def rewrite_of(member: Member) -> Expression:
-    """The whole rewrite of a relation, with ``This`` for its directly assigned tuples."""
-    if isinstance(member, Relation):
-        return member.rewrite if member.rewrite is not None else This(span=member.span)
-    return member.expression
 
 
 def members_in_source_order(definition: Definition) -> list[Member]:
@@ -84,9 +78,7 @@ class _Validator:
         for definition in self._schema.definitions:
             for member in members_in_source_order(definition):
                 self._check_member(definition, member)
-        for definition in self._schema.definitions:
-            for member in members_in_source_order(definition):
-                self._check_entrypoint(definition, member)
+        self._check_entrypoints()
         self._check_conditions_used()
 
     # --- names -------------------------------------------------------------------------------
@@ -259,85 +251,22 @@ class _Validator:
 
     # --- entry points ----------------------------------------------------------------------------
 
-    def _check_entrypoint(self, definition: Definition, member: Member) -> None:
-        found, loop = self._has_entrypoint(definition.name, member, rewrite_of(member), {})
-        if not found:
-            reason = "potential loop" if loop else "no entrypoint"
-            raise self._map.error(
-                f"`{member.name}` is an impossible relation for `{definition.name}` ({reason}): "
-                "no stored tuple can ever make a subject a member of it",
-                member,
-            )
-
-    def _has_entrypoint(
-        self,
-        type_name: str,
-        member: Member,
-        expression: Expression,
-        visited: dict[str, set[str]],
-    ) -> tuple[bool, bool]:
-        """Whether ``expression`` of ``member`` can be satisfied, and whether a loop was hit.
-
-        ``visited`` holds the (type, relation) pairs on the current path; it is copied, never
-        shared between sibling branches, as OpenFGA's ``hasEntrypoints`` does.
-        """
-        path = {name: set(relations) for name, relations in visited.items()}
-        path.setdefault(type_name, set()).add(member.name)
-        match expression:
-            case This():
-                assert isinstance(member, Relation)
-                for subject in member.allowed:
-                    if subject.relation == ELLIPSIS:
-                        return True, False
-                    if subject.relation in path.get(subject.type, set()):
-                        continue
-                    target = self._types[subject.type][subject.relation]
-                    found, _ = self._has_entrypoint(subject.type, target, rewrite_of(target), path)
-                    if found:
-                        return True, False
-                return False, False
-            case RelationRef(name=name):
-                if name in path.get(type_name, set()):
-                    return False, True
-                target = self._types[type_name][name]
-                return self._has_entrypoint(type_name, target, rewrite_of(target), path)
-            case Arrow(tupleset=tupleset_name, target=target_name):
-                tupleset = self._types[type_name][tupleset_name]
-                assert isinstance(tupleset, Relation)
-                for subject in tupleset.allowed:
-                    related = self._types[subject.type].get(target_name)
-                    if related is None or target_name in path.get(subject.type, set()):
-                        continue
-                    found, _ = self._has_entrypoint(
-                        subject.type, related, rewrite_of(related), path
-                    )
-                    if found:
-                        return True, False
-                return False, False
-            case Union(children=children):
-                loop = False
-                for child in children:
-                    found, child_loop = self._has_entrypoint(type_name, member, child, visited)
-                    if found:
-                        return True, False
-                    loop = loop or child_loop
-                return False, loop
-            case Intersection(children=children):
-                for child in children:
-                    found, child_loop = self._has_entrypoint(type_name, member, child, visited)
-                    if not found:
-                        return False, child_loop
-                return True, False
-            case Exclusion(base=base, subtracted=subtracted):
-                for part in (base, subtracted):
-                    found, loop = self._has_entrypoint(type_name, member, part, visited)
-                    if not found:
-                        return False, loop
-                return True, False
-            case Nil():
-                return False, False
-            case _:
-                raise CloveInternalError(f"unknown expression {expression!r}")
+    def _check_entrypoints(self) -> None:
+        analysis = EntryPoints(self._types)
+        for definition in self._schema.definitions:
+            for member in members_in_source_order(definition):
+                if analysis.has_entrypoint(definition.name, member.name):
+                    continue
+                reason = (
+                    "potential loop"
+                    if analysis.is_loop(definition.name, member)
+                    else ("no entrypoint")
+                )
+                raise self._map.error(
+                    f"`{member.name}` is an impossible relation for `{definition.name}` "
+                    f"({reason}): no stored tuple can ever make a subject a member of it",
+                    member,
+                )
 
     # --- conditions ------------------------------------------------------------------------------
 
