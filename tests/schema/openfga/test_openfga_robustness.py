@@ -111,10 +111,10 @@ def test_deeply_nested_rewrites_are_an_error() -> None:
 
 
 def test_deeply_nested_json_text_is_an_error() -> None:
-    too_deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    too_deep = '{"a": [' * 201 + "1" + "]}" * 201
     try:
         parse_openfga_json(too_deep)
     except SchemaError as error:
-        assert error.message == "invalid JSON: nested too deeply"
+        assert error.message == "invalid JSON: nested deeper than 400 objects and arrays"
     else:
-        raise AssertionError("5000 nested objects must be rejected")
+        raise AssertionError("402 nested objects and arrays must be rejected")

@@ -50,13 +50,23 @@ def decode_json(text: str) -> DecodedJSON:
         raise SchemaError(
             f"invalid JSON: {error.msg}", line=error.lineno, column=error.colno
         ) from None
-    except RecursionError:
-        raise SchemaError("invalid JSON: nested too deeply") from None
+    except (_TooDeepError, RecursionError):
+        raise SchemaError(
+            f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} objects and arrays"
+        ) from None
     except _DuplicateKeyError as error:
         decoded = DecodedJSON(None, text, {})
         line, column = decoded.position(error.offset)
         raise SchemaError(f"duplicate key {error.key!r}", line=line, column=column) from None
     return DecodedJSON(value, text, offsets)
+
+
+# Far beyond any real model, and far below where the recursive scanner would exhaust the stack.
+MAX_JSON_DEPTH = 400
+
+
+class _TooDeepError(Exception):
+    pass
 
 
 class _DuplicateKeyError(Exception):
@@ -71,15 +81,33 @@ class _PositionDecoder(json.JSONDecoder):
         super().__init__()
         self._offsets = offsets
         self.memo: dict[str, str] = {}
+        self._depth = 0
         self.parse_object = self._parse_object
+        self.parse_array = self._parse_array
         # The pure-Python scanner calls ``parse_object`` back; the C scanner would not.
         self.scan_once = json.scanner.py_make_scanner(self)  # type: ignore[attr-defined]
 
+    def _enter(self) -> None:
+        self._depth += 1
+        if self._depth > MAX_JSON_DEPTH:
+            raise _TooDeepError
+
+    def _parse_array(self, s_and_end: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        self._enter()
+        try:
+            return json.decoder.JSONArray(s_and_end, self.scan_once)  # type: ignore[attr-defined]
+        finally:
+            self._depth -= 1
+
     def _parse_object(self, s_and_end: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
         text, start = s_and_end
-        pairs, end = json.decoder.JSONObject(  # type: ignore[attr-defined]
-            s_and_end, self.strict, self.scan_once, None, list, self.memo
-        )
+        self._enter()
+        try:
+            pairs, end = json.decoder.JSONObject(  # type: ignore[attr-defined]
+                s_and_end, self.strict, self.scan_once, None, list, self.memo
+            )
+        finally:
+            self._depth -= 1
         result: dict[str, object] = {}
         for key, value in pairs:
             if key in result:
