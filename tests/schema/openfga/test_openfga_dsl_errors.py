@@ -94,6 +94,13 @@ CASES = [
         "expected end of line after the definition of `c`, found `a`",
     ),
     (
+        "dotted_relation_name",
+        H + "type doc\n  relations\n    define a.b: [user]\n",
+        6,
+        12,
+        "`a.b` is not valid as a relation name: only type names may contain `/` or `.`",
+    ),
+    (
         "keyword_as_name",
         H + "type doc\n  relations\n    define or: [user]\n",
         6,

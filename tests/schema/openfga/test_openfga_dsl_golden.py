@@ -194,3 +194,17 @@ def test_crlf_line_endings() -> None:
     assert parse_openfga_dsl(text).definitions[1].relations == (
         Relation(name="v", allowed=(USER,)),
     )
+
+
+def test_type_names_may_be_extended_identifiers() -> None:
+    schema = parse_openfga_dsl(
+        "model\n  schema 1.1\ntype app/user\ntype app.doc-v2\n  relations\n"
+        "    define viewer: [app/user]\n"
+    )
+    assert schema.definitions == (
+        Definition(name="app/user"),
+        Definition(
+            name="app.doc-v2",
+            relations=(Relation(name="viewer", allowed=(AllowedSubject(type="app/user"),)),),
+        ),
+    )

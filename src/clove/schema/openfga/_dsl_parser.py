@@ -22,9 +22,11 @@ operator (``a or b and c`` is an error; write ``a or (b and c)``), ``but not`` t
 operand on each side, and the direct type restriction ``[...]`` may only come first. A chain
 ``a or b or c`` becomes one n-ary node; parentheses keep their own node.
 
-NAME is a word other than the words OpenFGA's lexer reserves for operators and keywords
-(``and``, ``or``, ``from``, ``define``, ...); ``type``, ``model``, ``module``, ``schema``,
-``extend`` and ``relation`` are names where a name is expected, as in OpenFGA.
+NAME is a word (letters, digits, ``_`` and ``-``; type names may also join such parts with
+``/`` or ``.``, as OpenFGA's extended identifiers do) other than the words OpenFGA's lexer
+reserves for operators and keywords (``and``, ``or``, ``from``, ``define``, ...); ``type``,
+``model``, ``module``, ``schema``, ``extend`` and ``relation`` are names where a name is
+expected, as in OpenFGA.
 """
 
 from __future__ import annotations
@@ -152,12 +154,17 @@ class _Parser:
             raise self._unexpected(f"`{word}`")
         return self._advance()
 
-    def _expect_name(self, what: str) -> Token:
+    def _expect_name(self, what: str, *, type_name: bool = False) -> Token:
+        """A name; only type names may be OpenFGA's extended identifiers (``app/doc``)."""
         token = self._token
         if token.kind != WORD:
             raise self._unexpected(what)
         if token.text in RESERVED_WORDS:
             raise self._error(f"`{token.text}` is a keyword and cannot be used as {what}")
+        if not type_name and ("/" in token.text or "." in token.text):
+            raise self._error(
+                f"`{token.text}` is not valid as {what}: only type names may contain `/` or `.`"
+            )
         return self._advance()
 
     def _expect_line_end(self, after: str) -> None:
@@ -223,7 +230,7 @@ class _Parser:
         if extend:
             self._advance()
         self._expect_word("type")
-        name = self._expect_name("a type name")
+        name = self._expect_name("a type name", type_name=True)
         self._expect_line_end("the type name")
         relations: list[Relation] = []
         permissions: list[Permission] = []
@@ -373,7 +380,7 @@ class _Parser:
 
     def _parse_restriction(self) -> AllowedSubject:
         self._skip_newlines()
-        type_token = self._expect_name("a type name")
+        type_token = self._expect_name("a type name", type_name=True)
         relation = "..."
         wildcard = False
         relation_token: Token | None = None

@@ -31,7 +31,7 @@ _BLANKS = re.compile(r"[ \t\f]*")
 _TOKEN = re.compile(
     r"(?P<but_not>but[ \t]+not)(?![\w-])"
     r"|(?P<version>[0-9]+\.[0-9]+)(?![\w.])"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_-]*)"
+    r"|(?P<word>[A-Za-z_](?:[A-Za-z0-9_-]|[/.](?=[A-Za-z0-9_]))*)"
     r"|[\[\](),:#*<>{}]"
 )
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
