@@ -40,7 +40,10 @@ class Traversal(Generic[R]):
     def _relation(self, type_name: str, object_id: str, relation: str) -> R:
         raise NotImplementedError
 
-    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> R:
+    def _expression(
+        self, type_name: str, object_id: str, name: str, expression: ir.Expression
+    ) -> R:
+        """Evaluate ``expression`` on the object; ``This`` in it means ``name``'s stored data."""
         raise NotImplementedError
 
     def visit(self, type_name: str, object_id: str, name: str) -> R:
@@ -62,10 +65,12 @@ class Traversal(Generic[R]):
         outer_cut = self._cut
         self._cut = _NO_CUT
         try:
-            if isinstance(member, ir.Relation):
+            if isinstance(member, ir.Permission):
+                found = self._expression(type_name, object_id, name, member.expression)
+            elif member.rewrite is None:
                 found = self._relation(type_name, object_id, name)
             else:
-                found = self._expression(type_name, object_id, member.expression)
+                found = self._expression(type_name, object_id, name, member.rewrite)
         finally:
             del self._path[key]
         cut = self._cut

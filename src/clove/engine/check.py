@@ -86,29 +86,33 @@ class Checker(Traversal[Outcome]):
                     return True
         return outcome
 
-    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> Outcome:
+    def _expression(
+        self, type_name: str, object_id: str, name: str, expression: ir.Expression
+    ) -> Outcome:
         match expression:
-            case ir.RelationRef(name=name):
-                return self.member(type_name, object_id, name)
+            case ir.RelationRef(name=ref):
+                return self.member(type_name, object_id, ref)
+            case ir.This():
+                return self._direct(type_name, object_id, name)
             case ir.Union(children=children):
                 outcome: Outcome = False
                 for child in children:
-                    outcome = either(outcome, self._expression(type_name, object_id, child))
+                    outcome = either(outcome, self._expression(type_name, object_id, name, child))
                     if outcome is True:
                         return True
                 return outcome
             case ir.Intersection(children=children):
                 outcome = True
                 for child in children:
-                    outcome = both(outcome, self._expression(type_name, object_id, child))
+                    outcome = both(outcome, self._expression(type_name, object_id, name, child))
                     if outcome is False:
                         return False
                 return outcome
             case ir.Exclusion(base=base, subtracted=subtracted):
-                kept = self._expression(type_name, object_id, base)
+                kept = self._expression(type_name, object_id, name, base)
                 if kept is False:
                     return False
-                removed = self._expression(type_name, object_id, subtracted)
+                removed = self._expression(type_name, object_id, name, subtracted)
                 return both(kept, negate(removed))
             case ir.Arrow(tupleset=tupleset, target=target, function=function):
                 return self._arrow(type_name, object_id, tupleset, target, function == "all")

@@ -46,19 +46,22 @@ def candidate_resources(
     visit((subject.type, subject.id, subject.relation), True)
     if subject.relation == ELLIPSIS and subject.id != WILDCARD:
         # Relations holding the wildcard hold every subject of its type.
-        for target_type, target in types.wildcard_entries.get(subject.type, ()):
+        for target_type, target, simple in types.wildcard_entries.get(subject.type, ()):
             if (target_type, target) in useful:
                 for rel in reader.resources(subject.type, WILDCARD, ELLIPSIS, target_type, target):
-                    visit((target_type, rel.resource_id, target), rel.caveat_name is None)
+                    visit(
+                        (target_type, rel.resource_id, target), simple and rel.caveat_name is None
+                    )
     while queue:
         node = queue.popleft()
         type_name, object_id, relation = node
         sure = certain[node]
-        for target_type, target in types.entries.get((type_name, relation), ()):
+        for target_type, target, simple in types.entries.get((type_name, relation), ()):
             if (target_type, target) not in useful:
                 continue
+            sure_here = sure and simple
             for rel in reader.resources(type_name, object_id, relation, target_type, target):
-                visit((target_type, rel.resource_id, target), sure and rel.caveat_name is None)
+                visit((target_type, rel.resource_id, target), sure_here and rel.caveat_name is None)
         if relation == ELLIPSIS:
             continue
         for permission in types.used_by.get((type_name, relation), ()):

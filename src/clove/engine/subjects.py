@@ -244,24 +244,28 @@ class SubjectFinder(Traversal[SubjectSet]):
                     result.union(nested.under(self._caveats.outcome(rel)))
         return result
 
-    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> SubjectSet:
+    def _expression(
+        self, type_name: str, object_id: str, name: str, expression: ir.Expression
+    ) -> SubjectSet:
         match expression:
-            case ir.RelationRef(name=name):
-                return self.members(type_name, object_id, name).copy()
+            case ir.RelationRef(name=ref):
+                return self.members(type_name, object_id, ref).copy()
+            case ir.This():
+                return self._direct(type_name, object_id, name)
             case ir.Union(children=children):
                 result = SubjectSet()
                 for child in children:
-                    result.union(self._expression(type_name, object_id, child))
+                    result.union(self._expression(type_name, object_id, name, child))
                 return result
             case ir.Intersection(children=children):
-                result = self._expression(type_name, object_id, children[0])
+                result = self._expression(type_name, object_id, name, children[0])
                 for child in children[1:]:
-                    result = result.intersect(self._expression(type_name, object_id, child))
+                    result = result.intersect(self._expression(type_name, object_id, name, child))
                 return result
             case ir.Exclusion(base=base, subtracted=subtracted):
-                result = self._expression(type_name, object_id, base)
+                result = self._expression(type_name, object_id, name, base)
                 if result.concrete or result.wildcard is not None:
-                    result.subtract(self._expression(type_name, object_id, subtracted))
+                    result.subtract(self._expression(type_name, object_id, name, subtracted))
                 return result
             case ir.Arrow(tupleset=tupleset, target=target, function=function):
                 return self._arrow(type_name, object_id, tupleset, target, function == "all")
