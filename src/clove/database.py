@@ -40,8 +40,10 @@ from clove.relationships import (
 )
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
-from clove.schema.spicedb import parse_schema, print_schema
+from clove.schema.spicedb import print_schema
+from clove.schema.syntax import Syntax, parse_schema_text, parse_stored_schema
 from clove.storage.memory import MemoryStore
+from clove.storage.overlay import OverlayReader
 from clove.storage.protocol import Reader, Store
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
@@ -93,6 +95,7 @@ class SubjectResult:
 
 ConsistencyArg = Consistency | str | None
 UpdateArg = str | Relationship | RelationshipUpdate
+ContextualArg = Iterable[Relationship | str]
 
 
 def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:
@@ -210,13 +213,15 @@ class Database:
         if record is None:
             raise ValidationError("no schema has been written")
         if cached is None or cached[0] != record.revision:
-            cached = (record.revision, TypeSystem(parse_schema(record.text)))
+            cached = (record.revision, TypeSystem(parse_stored_schema(record.text)))
             self._types = cached
         self._types_seen_at = reader.revision
         return cached[1]
 
-    def _object(self, text: str) -> ObjectRef:
+    def _object(self, text: str | ObjectRef) -> ObjectRef:
         """``parse_object`` with a bounded memo: hot checks name the same objects again."""
+        if isinstance(text, ObjectRef):
+            return text
         found = self._objects.get(text)
         if found is None:
             if len(self._objects) >= _PARSE_MEMO_SIZE:
@@ -240,14 +245,18 @@ class Database:
 
     # --- schema ---------------------------------------------------------------------------
 
-    def write_schema(self, text: str) -> str:
-        """Parse, type-check and store ``text``; refuse a change that would orphan data."""
-        schema = parse_schema(text)
+    def write_schema(self, text: str, syntax: Syntax | None = None) -> str:
+        """Parse, type-check and store ``text``; refuse a change that would orphan data.
+
+        ``syntax`` is ``"spicedb"``, ``"openfga"`` (the DSL) or ``"zanzibar"``; None detects it.
+        The text is stored as written (``read_schema`` returns it unchanged).
+        """
+        schema = parse_schema_text(text, syntax)
         types = TypeSystem(schema)
         head = self._store.reader(self._fresh_head())
         old = head.schema()
         if old is not None:
-            _check_no_orphans(parse_schema(old.text), schema, head)
+            _check_no_orphans(parse_stored_schema(old.text), schema, head)
         revision = self._store.write([], schema_text=text)
         self._types = (revision, types)
         self._types_seen_at = revision
@@ -309,16 +318,21 @@ class Database:
 
     def check(
         self,
-        resource: str,
+        resource: str | ObjectRef,
         permission: str,
         subject: str | SubjectRef,
         *,
         context: Mapping[str, Any] | None = None,
         consistency: ConsistencyArg = None,
+        contextual_relationships: ContextualArg = (),
     ) -> CheckResult:
-        """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?"""
+        """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?
+
+        ``contextual_relationships`` count as written for this question only.
+        """
         reader = self._reader(consistency)
         types = self._typesystem(reader)
+        reader = _with_contextual(reader, types, contextual_relationships)
         obj = self._object(resource)
         who = self._subject(subject)
         _require_question(types, obj.type, permission, who)
@@ -331,10 +345,15 @@ class Database:
         items: Iterable[tuple[str, str, str] | tuple[str, str, str, Mapping[str, Any] | None]],
         *,
         consistency: ConsistencyArg = None,
+        contextual_relationships: ContextualArg = (),
     ) -> list[CheckResult]:
-        """Several checks at one revision: items are (resource, permission, subject[, context])."""
+        """Several checks at one revision: items are (resource, permission, subject[, context]).
+
+        ``contextual_relationships`` count as written for every item, and for nothing else.
+        """
         reader = self._reader(consistency)
         types = self._typesystem(reader)
+        reader = _with_contextual(reader, types, contextual_relationships)
         results = []
         for item in items:
             resource, permission, subject = item[0], item[1], item[2]
@@ -357,13 +376,16 @@ class Database:
         consistency: ConsistencyArg = None,
         after: str | None = None,
         limit: int | None = None,
+        contextual_relationships: ContextualArg = (),
     ) -> list[ResourceResult]:
         """Resources of ``resource_type`` where ``subject`` has ``permission``, sorted by id.
 
         Page with ``limit`` and ``after`` (the last ``resource_id`` of the previous page).
+        ``contextual_relationships`` count as written for this lookup only.
         """
         reader = self._reader(consistency)
         types = self._typesystem(reader)
+        reader = _with_contextual(reader, types, contextual_relationships)
         who = subject if isinstance(subject, SubjectRef) else parse_subject(subject)
         _require_question(types, resource_type, permission, who)
         caveats = CaveatRunner(types, context)
@@ -375,7 +397,7 @@ class Database:
 
     def lookup_subjects(
         self,
-        resource: str,
+        resource: str | ObjectRef,
         permission: str,
         subject_type: str,
         *,
@@ -384,14 +406,17 @@ class Database:
         consistency: ConsistencyArg = None,
         after: str | None = None,
         limit: int | None = None,
+        contextual_relationships: ContextualArg = (),
     ) -> list[SubjectResult]:
         """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
 
         The wildcard appears as ``subject_id == "*"`` with the ids it excludes.
+        ``contextual_relationships`` count as written for this lookup only.
         """
         reader = self._reader(consistency)
         types = self._typesystem(reader)
-        obj = parse_object(resource)
+        reader = _with_contextual(reader, types, contextual_relationships)
+        obj = self._object(resource)
         types.require_member(obj.type, permission)
         types.require_type(subject_type)
         relation = subject_relation or ELLIPSIS
@@ -422,6 +447,18 @@ class Database:
         obj = parse_object(resource)
         types.require_member(obj.type, permission)
         return run_expand(types, reader, obj.type, obj.id, permission)
+
+
+def _with_contextual(reader: Reader, types: TypeSystem, contextual: ContextualArg) -> Reader:
+    """``reader`` plus the request's contextual relationships, each checked against the schema."""
+    if not contextual:
+        return reader
+    relationships = []
+    for item in contextual:
+        rel = parse_relationship(item) if isinstance(item, str) else item
+        types.validate_relationship(rel)
+        relationships.append(rel)
+    return OverlayReader(reader, relationships) if relationships else reader
 
 
 def _token(consistency: Consistency) -> str:
