@@ -18,6 +18,7 @@ from clove.engine.expand import ExpandNode
 from clove.engine.expand import expand as run_expand
 from clove.engine.outcome import Outcome
 from clove.engine.resources import lookup_resources as run_lookup_resources
+from clove.engine.restricted_reader import TypeRestrictedReader
 from clove.engine.subjects import lookup_subjects as run_lookup_subjects
 from clove.engine.typesystem import TypeSystem
 from clove.errors import (
@@ -204,6 +205,20 @@ class Database:
     def _reader(self, consistency: ConsistencyArg) -> Reader:
         return self._store.reader(self._revision(consistency))
 
+    def _evaluation(
+        self, consistency: ConsistencyArg, contextual: ContextualArg
+    ) -> tuple[Reader, TypeSystem]:
+        """The reader a question is answered from, and the schema in force there.
+
+        Under OpenFGA semantics stored data the model does not allow is ignored; contextual
+        relationships are checked against the schema and laid over the stored data.
+        """
+        reader = self._reader(consistency)
+        types = self._typesystem(reader)
+        if types.openfga:
+            reader = TypeRestrictedReader(reader, types)
+        return _with_contextual(reader, types, contextual), types
+
     def _typesystem(self, reader: Reader) -> TypeSystem:
         """The compiled schema in force at the reader's revision (revisions never change)."""
         cached = self._types
@@ -255,7 +270,8 @@ class Database:
         types = TypeSystem(schema)
         head = self._store.reader(self._fresh_head())
         old = head.schema()
-        if old is not None:
+        # OpenFGA keeps data across model changes and ignores what the model no longer allows.
+        if old is not None and not types.openfga:
             _check_no_orphans(parse_stored_schema(old.text), schema, head)
         revision = self._store.write([], schema_text=text)
         self._types = (revision, types)
@@ -330,9 +346,7 @@ class Database:
 
         ``contextual_relationships`` count as written for this question only.
         """
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
-        reader = _with_contextual(reader, types, contextual_relationships)
+        reader, types = self._evaluation(consistency, contextual_relationships)
         obj = self._object(resource)
         who = self._subject(subject)
         _require_question(types, obj.type, permission, who)
@@ -351,9 +365,7 @@ class Database:
 
         ``contextual_relationships`` count as written for every item, and for nothing else.
         """
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
-        reader = _with_contextual(reader, types, contextual_relationships)
+        reader, types = self._evaluation(consistency, contextual_relationships)
         results = []
         for item in items:
             resource, permission, subject = item[0], item[1], item[2]
@@ -383,9 +395,7 @@ class Database:
         Page with ``limit`` and ``after`` (the last ``resource_id`` of the previous page).
         ``contextual_relationships`` count as written for this lookup only.
         """
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
-        reader = _with_contextual(reader, types, contextual_relationships)
+        reader, types = self._evaluation(consistency, contextual_relationships)
         who = subject if isinstance(subject, SubjectRef) else parse_subject(subject)
         _require_question(types, resource_type, permission, who)
         caveats = CaveatRunner(types, context)
@@ -413,9 +423,7 @@ class Database:
         The wildcard appears as ``subject_id == "*"`` with the ids it excludes.
         ``contextual_relationships`` count as written for this lookup only.
         """
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
-        reader = _with_contextual(reader, types, contextual_relationships)
+        reader, types = self._evaluation(consistency, contextual_relationships)
         obj = self._object(resource)
         types.require_member(obj.type, permission)
         types.require_type(subject_type)

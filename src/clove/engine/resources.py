@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 
 from clove.engine._deep import TooDeep, run_deep
-from clove.engine.check import Checker
+from clove.engine.check import Checker, settle
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome
 from clove.engine.typesystem import TypeSystem
@@ -113,7 +113,7 @@ def lookup_resources(
             if candidates[resource_id]:
                 outcome: Outcome = True
             else:
-                outcome = checker.member(resource_type, resource_id, name)
+                outcome = settle(types, checker.member(resource_type, resource_id, name))
             if outcome is not False:
                 found.append((resource_id, outcome))
                 if limit is not None and len(found) >= limit:

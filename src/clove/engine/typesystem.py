@@ -12,6 +12,8 @@ from clove.relationships import WILDCARD, Relationship
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 
+OPENFGA_RESOLUTION_LIMIT = 25
+
 
 @dataclass(frozen=True, slots=True)
 class ArrowEntry:
@@ -27,6 +29,10 @@ class TypeSystem:
 
     def __init__(self, schema: ir.Schema) -> None:
         self.schema = schema
+        # OpenFGA's answers where they differ from SpiceDB's (see ``ir.Schema.semantics``).
+        self.openfga = schema.semantics == "openfga"
+        # How many nested questions one evaluation may open; OpenFGA stops at 25.
+        self.resolution_limit: int | None = OPENFGA_RESOLUTION_LIMIT if self.openfga else None
         self.members: dict[str, dict[str, ir.Relation | ir.Permission]] = {}
         for definition in schema.definitions:
             table: dict[str, ir.Relation | ir.Permission] = {}
@@ -50,6 +56,14 @@ class TypeSystem:
                 )
                 self.wildcard_types[key] = frozenset(a.type for a in kinds if a.wildcard)
                 self.has_subject_sets[key] = any(a.relation != ELLIPSIS for a in kinds)
+        # (subject type, subject relation, wildcard, caveat) each relation allows.
+        self.allowed_shapes: dict[tuple[str, str], frozenset[tuple[str, str, bool, str | None]]] = {
+            (definition.name, relation.name): frozenset(
+                (a.type, a.relation, a.wildcard, a.caveat) for a in relation.allowed
+            )
+            for definition in schema.definitions
+            for relation in definition.relations
+        }
         self.reach = _reachability(schema, self.members)
         # Permissions (and rewritten relations) that are unions of relations, permissions,
         # ``any`` arrows and stored relationships only: membership of any part is membership
@@ -278,4 +292,4 @@ def _positive_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Ar
             raise CloveInternalError(f"unknown expression node {expression!r}")
 
 
-__all__ = ["ELLIPSIS", "ArrowEntry", "TypeSystem"]
+__all__ = ["ELLIPSIS", "OPENFGA_RESOLUTION_LIMIT", "ArrowEntry", "TypeSystem"]
