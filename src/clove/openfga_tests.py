@@ -83,9 +83,22 @@ def run_openfga_test_file(path: str | Path, *, open_database: Opener | None = No
     except (OSError, yaml.YAMLError, CloveError) as error:
         report.outcomes.append(Outcome(str(path), 0, "file", str(path), False, error=str(error)))
         return report
+    return run_openfga_tests(tests, file=str(path), open_database=open_database)
+
+
+def run_openfga_tests(
+    tests: list[Any], *, file: str = "", open_database: Opener | None = None
+) -> Report:
+    """Run loaded tests (the ``tests:`` list of a file), each on a fresh database."""
+    report = Report()
     for index, test in enumerate(tests):
+        if not isinstance(test, dict):
+            report.outcomes.append(
+                Outcome(file, index, "test", str(test), False, error="a test must be a mapping")
+            )
+            continue
         report.outcomes.extend(
-            run_openfga_test(test, file=str(path), index=index, open_database=open_database)
+            run_openfga_test(test, file=file, index=index, open_database=open_database)
         )
     return report
 
@@ -116,6 +129,9 @@ def run_openfga_test(
     with opener() as db:
         for number, stage in enumerate(test.get("stages") or ()):
             where = _Where(file, index, f"{name} stage {number}")
+            if not isinstance(stage, dict):
+                outcomes.append(where.outcome("stage", "", expected="", error="not a mapping"))
+                continue
             outcomes.extend(_run_stage(db, where, stage))
     return outcomes
 
@@ -374,4 +390,5 @@ __all__ = [
     "load_openfga_tests",
     "run_openfga_test",
     "run_openfga_test_file",
+    "run_openfga_tests",
 ]
