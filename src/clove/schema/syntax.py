@@ -9,28 +9,41 @@ explicit ``syntax=`` accepted although detection guessed differently.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from typing import Literal, get_args
 
-from clove.errors import InvalidInputError, SchemaError
+from clove.errors import CloveInternalError, InvalidInputError, SchemaError
 from clove.schema import ir
 
 Syntax = Literal["spicedb", "openfga", "zanzibar"]
 SYNTAXES: tuple[Syntax, ...] = get_args(Syntax)
 
-# A Zanzibar namespace config in protobuf text format opens with ``name: "..."``.
+# Until the front-ends export their own detectors: an OpenFGA DSL model opens with
+# ``model``, a Zanzibar namespace config in protobuf text format with ``name: "..."``.
+_OPENFGA_START = re.compile(r"\A(?:\s|#[^\n]*\n)*model\b")
 _ZANZIBAR_START = re.compile(r'\A(?:\s|#[^\n]*\n)*name\s*:\s*"')
 
 
 def detect_syntax(text: str) -> Syntax:
     """The language ``text`` is most likely written in (SpiceDB unless it says otherwise)."""
-    from clove.schema.openfga import looks_like_openfga
-
-    if looks_like_openfga(text):
+    if _front_end_says("openfga", "looks_like_openfga", text, _OPENFGA_START):
         return "openfga"
-    if _ZANZIBAR_START.match(text):
+    if _front_end_says("zanzibar", "looks_like_zanzibar", text, _ZANZIBAR_START):
         return "zanzibar"
     return "spicedb"
+
+
+def _front_end_says(package: str, detector: str, text: str, fallback: re.Pattern[str]) -> bool:
+    """Ask ``clove.schema.<package>.<detector>`` whether ``text`` is in its language."""
+    try:
+        module = importlib.import_module(f"clove.schema.{package}")
+    except ImportError:
+        module = None
+    looks_like = getattr(module, detector, None)
+    if looks_like is None:
+        return fallback.match(text) is not None
+    return bool(looks_like(text))
 
 
 def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
@@ -51,14 +64,17 @@ def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
         case "zanzibar":
             # The Zanzibar front-end (``clove.schema.zanzibar``) plugs in here.
             try:
-                from clove.schema.zanzibar import (  # type: ignore[import-not-found,unused-ignore]
-                    parse_zanzibar,
-                )
+                zanzibar = importlib.import_module("clove.schema.zanzibar")
             except ImportError:
+                zanzibar = None
+            parse_zanzibar = getattr(zanzibar, "parse_zanzibar", None)
+            if parse_zanzibar is None:
                 raise InvalidInputError(
                     "the zanzibar schema syntax is not available in this build of Clove"
-                ) from None
-            parsed: ir.Schema = parse_zanzibar(text)
+                )
+            parsed = parse_zanzibar(text)
+            if not isinstance(parsed, ir.Schema):
+                raise CloveInternalError(f"parse_zanzibar returned {type(parsed).__name__}")
             return parsed
         case _:
             raise InvalidInputError(
