@@ -20,14 +20,19 @@ from clove.storage.protocol import Reader, RelationshipKey, SchemaRecord
 class OverlayReader:
     """``base`` plus ``extra`` relationships, as one consistent ``Reader``."""
 
-    __slots__ = ("_base", "_by_key", "_by_resource", "_by_subject")
+    __slots__ = ("_base", "_by_key", "_by_resource", "_by_subject", "_shadowed")
 
     def __init__(self, base: Reader, extra: Iterable[Relationship]) -> None:
         self._base = base
         now = datetime.now(UTC)
+        # Every extra key hides the stored relationship with that key; only live extras show.
+        self._shadowed: set[RelationshipKey] = set()
         self._by_key: dict[RelationshipKey, Relationship] = {}
         for rel in extra:
-            if not rel.expired(now):
+            self._shadowed.add(rel.key)
+            if rel.expired(now):
+                self._by_key.pop(rel.key, None)
+            else:
                 self._by_key[rel.key] = rel
         self._by_resource: dict[tuple[str, str, str], list[Relationship]] = defaultdict(list)
         self._by_subject: dict[tuple[str, str, str, str], list[Relationship]] = defaultdict(list)
@@ -44,10 +49,8 @@ class OverlayReader:
     def _merge(
         self, stored: Sequence[Relationship], extra: list[Relationship]
     ) -> list[Relationship]:
-        if not extra:
-            return list(stored)
-        keys = self._by_key
-        merged = [rel for rel in stored if rel.key not in keys]
+        shadowed = self._shadowed
+        merged = [rel for rel in stored if rel.key not in shadowed]
         merged.extend(extra)
         return merged
 
@@ -55,8 +58,8 @@ class OverlayReader:
         self, resource_type: str, resource_id: str, relation: str
     ) -> Sequence[Relationship]:
         stored = self._base.subjects(resource_type, resource_id, relation)
-        extra = self._by_resource.get((resource_type, resource_id, relation))
-        return stored if not extra else self._merge(stored, extra)
+        extra = self._by_resource.get((resource_type, resource_id, relation), [])
+        return self._merge(stored, extra)
 
     def find(
         self,
@@ -68,18 +71,15 @@ class OverlayReader:
         subject_relation: str,
     ) -> Relationship | None:
         key = (resource_type, resource_id, relation, subject_type, subject_id, subject_relation)
-        found = self._by_key.get(key)
-        if found is not None:
-            return found
+        if key in self._shadowed:
+            return self._by_key.get(key)
         return self._base.find(*key)
 
     def subject_sets(
         self, resource_type: str, resource_id: str, relation: str
     ) -> Sequence[Relationship]:
         stored = self._base.subject_sets(resource_type, resource_id, relation)
-        extra = self._by_resource.get((resource_type, resource_id, relation))
-        if not extra:
-            return stored
+        extra = self._by_resource.get((resource_type, resource_id, relation), [])
         return self._merge(stored, [rel for rel in extra if rel.subject_relation != ELLIPSIS])
 
     def resources(
@@ -93,9 +93,7 @@ class OverlayReader:
         stored = self._base.resources(
             subject_type, subject_id, subject_relation, resource_type, relation
         )
-        extra = self._by_subject.get((subject_type, subject_id, resource_type, relation))
-        if not extra:
-            return stored
+        extra = self._by_subject.get((subject_type, subject_id, resource_type, relation), [])
         if subject_relation is not None:
             extra = [rel for rel in extra if rel.subject_relation == subject_relation]
         return self._merge(stored, extra)
@@ -115,15 +113,15 @@ class OverlayReader:
             ),
             key=lambda rel: rel.key,
         )
-        if not extra:
+        if not extra and not self._shadowed:
             return self._base.query(filter, after=after, limit=limit)
         return _merged_in_order(
-            # At most len(extra) stored relationships are shadowed by contextual ones.
+            # At most len(shadowed) stored relationships are hidden by contextual ones.
             self._base.query(
-                filter, after=after, limit=None if limit is None else limit + len(extra)
+                filter, after=after, limit=None if limit is None else limit + len(self._shadowed)
             ),
             extra,
-            self._by_key,
+            self._shadowed,
             limit,
         )
 
@@ -134,7 +132,7 @@ class OverlayReader:
 def _merged_in_order(
     stored: Iterator[Relationship],
     extra: list[Relationship],
-    replaced: dict[RelationshipKey, Relationship],
+    replaced: set[RelationshipKey],
     limit: int | None,
 ) -> Iterator[Relationship]:
     """Stored and extra relationships in key order, stored ones shadowed by an extra one."""
