@@ -58,7 +58,7 @@ def _expression(draw: st.DrawFn, index: int, depth: int) -> ir.Expression:
     if choice == 1:
         return ir.RelationRef(name=draw(st.sampled_from(refs)))
     if choice == 2:
-        return ir.Arrow(tupleset="parent", target=draw(st.sampled_from(RELATIONS + ["owner"])))
+        return ir.Arrow(tupleset="parent", target=draw(st.sampled_from([*RELATIONS, "owner"])))
     if choice == 3:
         return ir.Exclusion(
             base=_expression(draw, index, depth + 1),

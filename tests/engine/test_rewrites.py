@@ -135,7 +135,7 @@ def test_openfga_semantics_make_a_missing_condition_parameter_an_error() -> None
     db = clove.open()
     db.write_schema(CONDITIONAL)
     db.write_relationships(["document:d1#viewer@user:anne[before_noon]"])
-    with pytest.raises(clove.ContextError, match="missing context parameters.*hour"):
+    with pytest.raises(clove.ContextError, match=r"missing context parameters.*hour"):
         db.check("document:d1", "viewer", "user:anne")
     with pytest.raises(clove.ContextError, match="hour"):
         db.lookup_resources("document", "viewer", "user:anne")
