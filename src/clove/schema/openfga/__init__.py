@@ -8,6 +8,9 @@ its ``module`` files; all three apply OpenFGA's model validation and return the 
 
 from __future__ import annotations
 
+from clove.schema.openfga._detect import looks_like_openfga
 from clove.schema.openfga._dsl import parse_openfga_dsl
+from clove.schema.openfga._json_model import parse_openfga_json
+from clove.schema.openfga._modules import load_openfga_modules
 
-__all__ = ["parse_openfga_dsl"]
+__all__ = ["load_openfga_modules", "looks_like_openfga", "parse_openfga_dsl", "parse_openfga_json"]

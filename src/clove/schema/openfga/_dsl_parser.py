@@ -376,13 +376,15 @@ class _Parser:
         type_token = self._expect_name("a type name")
         relation = "..."
         wildcard = False
+        relation_token: Token | None = None
         if self._at(":"):
             self._advance()
             self._expect("*")
             wildcard = True
         elif self._at("#"):
             self._advance()
-            relation = self._expect_name("a relation name after `#`").text
+            relation_token = self._expect_name("a relation name after `#`")
+            relation = relation_token.text
         condition: Token | None = None
         if self._at_word("with"):
             self._advance()
@@ -396,6 +398,8 @@ class _Parser:
             span=_span(type_token),
         )
         self._note(subject, type_token)
+        if relation_token is not None:
+            self._note(subject, relation_token, "relation")
         if condition is not None:
             self._note(subject, condition, "condition")
         return subject

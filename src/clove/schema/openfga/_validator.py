@@ -186,6 +186,7 @@ class _Validator:
             raise self._map.error(
                 f"`{subject.relation}` is not a relation of type `{subject.type}` {where}",
                 subject,
+                "relation",
             )
         if subject.caveat is not None and subject.caveat not in self._conditions:
             raise self._map.error(
