@@ -54,6 +54,22 @@ def test_openfga_text_is_stored_as_written_and_read_again_after_reopening(
         assert db.schema().semantics == "openfga"
 
 
+OPENFGA_JSON = (
+    '{"schema_version": "1.1", "type_definitions": [{"type": "user"}, {"type": "doc",'
+    ' "relations": {"viewer": {"this": {}}}, "metadata": {"relations": {"viewer":'
+    ' {"directly_related_user_types": [{"type": "user"}]}}}}]}'
+)
+
+
+def test_an_openfga_json_model_is_detected_and_answered() -> None:
+    db = clove.open()
+    db.write_schema(OPENFGA_JSON)
+    db.write_relationships(["doc:d1#viewer@user:anne"])
+    assert db.check("doc:d1", "viewer", "user:anne")
+    assert db.schema().semantics == "openfga"
+    assert db.read_schema() == OPENFGA_JSON
+
+
 def test_explicit_syntax_wins_and_a_mismatch_is_a_schema_error() -> None:
     db = clove.open()
     db.write_schema(OPENFGA, syntax="openfga")

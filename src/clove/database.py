@@ -450,8 +450,7 @@ class Database:
         self, resource: str, permission: str, *, consistency: ConsistencyArg = None
     ) -> ExpandNode:
         """The userset tree of ``resource#permission``."""
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
+        reader, types = self._evaluation(consistency, ())
         obj = parse_object(resource)
         types.require_member(obj.type, permission)
         return run_expand(types, reader, obj.type, obj.id, permission)

@@ -15,35 +15,36 @@ from typing import Literal, get_args
 
 from clove.errors import CloveInternalError, InvalidInputError, SchemaError
 from clove.schema import ir
+from clove.schema.openfga import looks_like_openfga, parse_openfga_dsl, parse_openfga_json
 
 Syntax = Literal["spicedb", "openfga", "zanzibar"]
 SYNTAXES: tuple[Syntax, ...] = get_args(Syntax)
 
-# Until the front-ends export their own detectors: an OpenFGA DSL model opens with
-# ``model``, a Zanzibar namespace config in protobuf text format with ``name: "..."``.
-_OPENFGA_START = re.compile(r"\A(?:\s|#[^\n]*\n)*model\b")
+# Until the Zanzibar front-end exports its own detector: a namespace config in protobuf
+# text format opens with ``name: "..."``.
 _ZANZIBAR_START = re.compile(r'\A(?:\s|#[^\n]*\n)*name\s*:\s*"')
 
 
 def detect_syntax(text: str) -> Syntax:
     """The language ``text`` is most likely written in (SpiceDB unless it says otherwise)."""
-    if _front_end_says("openfga", "looks_like_openfga", text, _OPENFGA_START):
+    if looks_like_openfga(text):
         return "openfga"
-    if _front_end_says("zanzibar", "looks_like_zanzibar", text, _ZANZIBAR_START):
+    zanzibar = _zanzibar_front_end()
+    looks_like_zanzibar = getattr(zanzibar, "looks_like_zanzibar", None)
+    if looks_like_zanzibar is not None:
+        if looks_like_zanzibar(text):
+            return "zanzibar"
+    elif _ZANZIBAR_START.match(text):
         return "zanzibar"
     return "spicedb"
 
 
-def _front_end_says(package: str, detector: str, text: str, fallback: re.Pattern[str]) -> bool:
-    """Ask ``clove.schema.<package>.<detector>`` whether ``text`` is in its language."""
+def _zanzibar_front_end() -> object | None:
+    """``clove.schema.zanzibar`` where this build has it (the hook for that language)."""
     try:
-        module = importlib.import_module(f"clove.schema.{package}")
+        return importlib.import_module("clove.schema.zanzibar")
     except ImportError:
-        module = None
-    looks_like = getattr(module, detector, None)
-    if looks_like is None:
-        return fallback.match(text) is not None
-    return bool(looks_like(text))
+        return None
 
 
 def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
@@ -55,19 +56,14 @@ def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
 
             return parse_schema(text)
         case "openfga":
-            from clove.schema.openfga import parse_openfga_dsl
-
-            schema = parse_openfga_dsl(text)
+            is_json = text.lstrip().startswith("{")
+            schema = parse_openfga_json(text) if is_json else parse_openfga_dsl(text)
             if schema.semantics != "openfga":
                 schema = dataclasses.replace(schema, semantics="openfga")
             return schema
         case "zanzibar":
             # The Zanzibar front-end (``clove.schema.zanzibar``) plugs in here.
-            try:
-                zanzibar = importlib.import_module("clove.schema.zanzibar")
-            except ImportError:
-                zanzibar = None
-            parse_zanzibar = getattr(zanzibar, "parse_zanzibar", None)
+            parse_zanzibar = getattr(_zanzibar_front_end(), "parse_zanzibar", None)
             if parse_zanzibar is None:
                 raise InvalidInputError(
                     "the zanzibar schema syntax is not available in this build of Clove"
