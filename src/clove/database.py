@@ -18,6 +18,7 @@ from clove.engine.expand import ExpandNode
 from clove.engine.expand import expand as run_expand
 from clove.engine.outcome import Outcome
 from clove.engine.resources import lookup_resources as run_lookup_resources
+from clove.engine.restricted_reader import TypeRestrictedReader
 from clove.engine.subjects import lookup_subjects as run_lookup_subjects
 from clove.engine.typesystem import TypeSystem
 from clove.errors import (
@@ -40,8 +41,10 @@ from clove.relationships import (
 )
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
-from clove.schema.spicedb import parse_schema, print_schema
+from clove.schema.spicedb import print_schema
+from clove.schema.syntax import Syntax, parse_schema_text, parse_stored_schema
 from clove.storage.memory import MemoryStore
+from clove.storage.overlay import OverlayReader
 from clove.storage.protocol import Reader, Store
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
@@ -93,6 +96,7 @@ class SubjectResult:
 
 ConsistencyArg = Consistency | str | None
 UpdateArg = str | Relationship | RelationshipUpdate
+ContextualArg = Iterable[Relationship | str]
 
 
 def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:
@@ -201,6 +205,20 @@ class Database:
     def _reader(self, consistency: ConsistencyArg) -> Reader:
         return self._store.reader(self._revision(consistency))
 
+    def _evaluation(
+        self, consistency: ConsistencyArg, contextual: ContextualArg
+    ) -> tuple[Reader, TypeSystem]:
+        """The reader a question is answered from, and the schema in force there.
+
+        Under OpenFGA semantics stored data the model does not allow is ignored; contextual
+        relationships are checked against the schema and laid over the stored data.
+        """
+        reader = self._reader(consistency)
+        types = self._typesystem(reader)
+        if types.openfga:
+            reader = TypeRestrictedReader(reader, types)
+        return _with_contextual(reader, types, contextual), types
+
     def _typesystem(self, reader: Reader) -> TypeSystem:
         """The compiled schema in force at the reader's revision (revisions never change)."""
         cached = self._types
@@ -210,13 +228,15 @@ class Database:
         if record is None:
             raise ValidationError("no schema has been written")
         if cached is None or cached[0] != record.revision:
-            cached = (record.revision, TypeSystem(parse_schema(record.text)))
+            cached = (record.revision, TypeSystem(parse_stored_schema(record.text)))
             self._types = cached
         self._types_seen_at = reader.revision
         return cached[1]
 
-    def _object(self, text: str) -> ObjectRef:
+    def _object(self, text: str | ObjectRef) -> ObjectRef:
         """``parse_object`` with a bounded memo: hot checks name the same objects again."""
+        if isinstance(text, ObjectRef):
+            return text
         found = self._objects.get(text)
         if found is None:
             if len(self._objects) >= _PARSE_MEMO_SIZE:
@@ -240,14 +260,19 @@ class Database:
 
     # --- schema ---------------------------------------------------------------------------
 
-    def write_schema(self, text: str) -> str:
-        """Parse, type-check and store ``text``; refuse a change that would orphan data."""
-        schema = parse_schema(text)
+    def write_schema(self, text: str, syntax: Syntax | None = None) -> str:
+        """Parse, type-check and store ``text``; refuse a change that would orphan data.
+
+        ``syntax`` is ``"spicedb"``, ``"openfga"`` (the DSL) or ``"zanzibar"``; None detects it.
+        The text is stored as written (``read_schema`` returns it unchanged).
+        """
+        schema = parse_schema_text(text, syntax)
         types = TypeSystem(schema)
         head = self._store.reader(self._fresh_head())
         old = head.schema()
-        if old is not None:
-            _check_no_orphans(parse_schema(old.text), schema, head)
+        # OpenFGA keeps data across model changes and ignores what the model no longer allows.
+        if old is not None and not types.openfga:
+            _check_no_orphans(parse_stored_schema(old.text), schema, head)
         revision = self._store.write([], schema_text=text)
         self._types = (revision, types)
         self._types_seen_at = revision
@@ -309,16 +334,19 @@ class Database:
 
     def check(
         self,
-        resource: str,
+        resource: str | ObjectRef,
         permission: str,
         subject: str | SubjectRef,
         *,
         context: Mapping[str, Any] | None = None,
         consistency: ConsistencyArg = None,
+        contextual_relationships: ContextualArg = (),
     ) -> CheckResult:
-        """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?"""
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
+        """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?
+
+        ``contextual_relationships`` count as written for this question only.
+        """
+        reader, types = self._evaluation(consistency, contextual_relationships)
         obj = self._object(resource)
         who = self._subject(subject)
         _require_question(types, obj.type, permission, who)
@@ -331,10 +359,13 @@ class Database:
         items: Iterable[tuple[str, str, str] | tuple[str, str, str, Mapping[str, Any] | None]],
         *,
         consistency: ConsistencyArg = None,
+        contextual_relationships: ContextualArg = (),
     ) -> list[CheckResult]:
-        """Several checks at one revision: items are (resource, permission, subject[, context])."""
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
+        """Several checks at one revision: items are (resource, permission, subject[, context]).
+
+        ``contextual_relationships`` count as written for every item, and for nothing else.
+        """
+        reader, types = self._evaluation(consistency, contextual_relationships)
         results = []
         for item in items:
             resource, permission, subject = item[0], item[1], item[2]
@@ -357,13 +388,14 @@ class Database:
         consistency: ConsistencyArg = None,
         after: str | None = None,
         limit: int | None = None,
+        contextual_relationships: ContextualArg = (),
     ) -> list[ResourceResult]:
         """Resources of ``resource_type`` where ``subject`` has ``permission``, sorted by id.
 
         Page with ``limit`` and ``after`` (the last ``resource_id`` of the previous page).
+        ``contextual_relationships`` count as written for this lookup only.
         """
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
+        reader, types = self._evaluation(consistency, contextual_relationships)
         who = subject if isinstance(subject, SubjectRef) else parse_subject(subject)
         _require_question(types, resource_type, permission, who)
         caveats = CaveatRunner(types, context)
@@ -375,7 +407,7 @@ class Database:
 
     def lookup_subjects(
         self,
-        resource: str,
+        resource: str | ObjectRef,
         permission: str,
         subject_type: str,
         *,
@@ -384,14 +416,15 @@ class Database:
         consistency: ConsistencyArg = None,
         after: str | None = None,
         limit: int | None = None,
+        contextual_relationships: ContextualArg = (),
     ) -> list[SubjectResult]:
         """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
 
         The wildcard appears as ``subject_id == "*"`` with the ids it excludes.
+        ``contextual_relationships`` count as written for this lookup only.
         """
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
-        obj = parse_object(resource)
+        reader, types = self._evaluation(consistency, contextual_relationships)
+        obj = self._object(resource)
         types.require_member(obj.type, permission)
         types.require_type(subject_type)
         relation = subject_relation or ELLIPSIS
@@ -417,11 +450,22 @@ class Database:
         self, resource: str, permission: str, *, consistency: ConsistencyArg = None
     ) -> ExpandNode:
         """The userset tree of ``resource#permission``."""
-        reader = self._reader(consistency)
-        types = self._typesystem(reader)
+        reader, types = self._evaluation(consistency, ())
         obj = parse_object(resource)
         types.require_member(obj.type, permission)
         return run_expand(types, reader, obj.type, obj.id, permission)
+
+
+def _with_contextual(reader: Reader, types: TypeSystem, contextual: ContextualArg) -> Reader:
+    """``reader`` plus the request's contextual relationships, each checked against the schema."""
+    if not contextual:
+        return reader
+    relationships = []
+    for item in contextual:
+        rel = parse_relationship(item) if isinstance(item, str) else item
+        types.validate_relationship(rel)
+        relationships.append(rel)
+    return OverlayReader(reader, relationships) if relationships else reader
 
 
 def _token(consistency: Consistency) -> str:

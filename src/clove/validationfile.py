@@ -1,5 +1,8 @@
 """SpiceDB validation files: schema, relationships, assertions and expected relations.
 
+(``run_validation_file`` also runs OpenFGA test files, recognised by their top-level
+``tests:``, through ``clove.openfga_tests``; both count into one ``Report``.)
+
 A file holds one or more YAML documents, each with ``schema`` (or ``schemaFile``),
 ``relationships`` (one per line), ``assertions`` (``assertTrue`` / ``assertFalse`` /
 ``assertCaveated``, each ``resource#permission@subject [with {json context}]``) and an
@@ -98,10 +101,22 @@ def run_validation_file(
             Outcome(str(source), 0, "file", str(source), False, error=str(error))
         )
         return report
+    if len(documents) == 1 and _is_openfga_tests(documents[0]):
+        from clove.openfga_tests import run_openfga_tests
+
+        tests = documents[0]["tests"]
+        return run_openfga_tests(tests, file=str(source), open_database=open_database)
     for index, document in enumerate(d for d in documents if d is not None):
         with opener() as db:
             report.outcomes.extend(_run_document(db, source, index, document))
     return report
+
+
+def _is_openfga_tests(document: object) -> bool:
+    """An OpenFGA test file (``tests:`` with ``stages``) rather than a SpiceDB document."""
+    from clove.openfga_tests import is_openfga_tests
+
+    return is_openfga_tests(document)
 
 
 def _run_document(db: Database, source: Path, index: int, document: Any) -> Iterator[Outcome]:

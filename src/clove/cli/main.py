@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     def with_context(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--context", help="caveat context as a JSON object")
 
-    sub = command("validate", "run SpiceDB validation files; exit 0 only if all pass")
+    sub = command(
+        "validate", "run SpiceDB validation files and OpenFGA test files; exit 0 only if all pass"
+    )
     sub.add_argument("files", nargs="+", metavar="FILE")
     sub.add_argument("--json", action="store_true", help="print a machine-readable report")
     sub.set_defaults(run=_validate)

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from clove.engine._deep import SHALLOW_DEPTH, TooDeep
 from clove.engine.typesystem import TypeSystem
+from clove.errors import ResourceExhaustedError
 from clove.schema import ir
 
 R = TypeVar("R")
@@ -24,7 +25,7 @@ _NO_CUT = 1 << 30
 class Traversal(Generic[R]):
     """Memoised, cycle-safe evaluation; subclasses say how relations and expressions combine."""
 
-    __slots__ = ("_cut", "_deep", "_memo", "_path", "_types")
+    __slots__ = ("_cut", "_deep", "_max_depth", "_memo", "_path", "_types")
 
     def __init__(self, types: TypeSystem, *, deep: bool) -> None:
         self._types = types
@@ -32,15 +33,34 @@ class Traversal(Generic[R]):
         self._path: dict[Question, int] = {}
         self._cut = _NO_CUT
         self._deep = deep
+        # Past this depth ``_too_deep`` decides: a resolution limit, or the deep stack.
+        limit = types.resolution_limit
+        self._max_depth = SHALLOW_DEPTH if limit is None else min(SHALLOW_DEPTH, limit - 1)
 
     def _empty(self) -> R:
-        """The answer for a question cut by a cycle, or about something the schema lacks."""
+        """The answer about something the schema lacks (and, by default, for a cycle)."""
         raise NotImplementedError
+
+    def _cycle(self) -> R:
+        """The answer for a question cut because it is already being asked on the path."""
+        return self._empty()
+
+    def _too_deep(self, depth: int) -> None:
+        limit = self._types.resolution_limit
+        if limit is not None and depth >= limit:
+            raise ResourceExhaustedError(
+                f"resolution too complex: the question needs more than {limit} nested steps"
+            )
+        if depth > SHALLOW_DEPTH and not self._deep:
+            raise TooDeep
 
     def _relation(self, type_name: str, object_id: str, relation: str) -> R:
         raise NotImplementedError
 
-    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> R:
+    def _expression(
+        self, type_name: str, object_id: str, name: str, expression: ir.Expression
+    ) -> R:
+        """Evaluate ``expression`` on the object; ``This`` in it means ``name``'s stored data."""
         raise NotImplementedError
 
     def visit(self, type_name: str, object_id: str, name: str) -> R:
@@ -51,21 +71,23 @@ class Traversal(Generic[R]):
         depth = self._path.get(key)
         if depth is not None:
             self._cut = min(self._cut, depth)
-            return self._empty()
+            return self._cycle()
         member = self._types.member(type_name, name)
         if member is None:
             return self._empty()
         depth = len(self._path)
-        if depth > SHALLOW_DEPTH and not self._deep:
-            raise TooDeep
+        if depth > self._max_depth:
+            self._too_deep(depth)
         self._path[key] = depth
         outer_cut = self._cut
         self._cut = _NO_CUT
         try:
-            if isinstance(member, ir.Relation):
+            if isinstance(member, ir.Permission):
+                found = self._expression(type_name, object_id, name, member.expression)
+            elif member.rewrite is None:
                 found = self._relation(type_name, object_id, name)
             else:
-                found = self._expression(type_name, object_id, member.expression)
+                found = self._expression(type_name, object_id, name, member.rewrite)
         finally:
             del self._path[key]
         cut = self._cut

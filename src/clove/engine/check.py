@@ -10,9 +10,9 @@ from __future__ import annotations
 from clove.engine._deep import TooDeep, run_deep
 from clove.engine._traversal import Traversal
 from clove.engine.context import CaveatRunner
-from clove.engine.outcome import Outcome, both, either, negate
+from clove.engine.outcome import CYCLE_OUTCOME, Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
-from clove.errors import CloveInternalError
+from clove.errors import CloveInternalError, ContextError
 from clove.relationships import WILDCARD, SubjectRef
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
@@ -22,7 +22,7 @@ from clove.storage.protocol import Reader
 class Checker(Traversal[Outcome]):
     """Answers checks for one subject within one request."""
 
-    __slots__ = ("_caveats", "_kind", "_reader", "_subject")
+    __slots__ = ("_caveats", "_kind", "_openfga", "_reader", "_subject")
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class Checker(Traversal[Outcome]):
         self._subject = subject
         self._kind = (subject.type, subject.relation)
         self._caveats = caveats
+        self._openfga = types.openfga
 
     def member(self, type_name: str, object_id: str, name: str) -> Outcome:
         """Is the subject in ``type_name:object_id#name``?"""
@@ -50,6 +51,9 @@ class Checker(Traversal[Outcome]):
 
     def _empty(self) -> Outcome:
         return False
+
+    def _cycle(self) -> Outcome:
+        return CYCLE_OUTCOME if self._openfga else False
 
     def _relation(self, type_name: str, object_id: str, relation: str) -> Outcome:
         return self._direct(type_name, object_id, relation)
@@ -86,29 +90,33 @@ class Checker(Traversal[Outcome]):
                     return True
         return outcome
 
-    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> Outcome:
+    def _expression(
+        self, type_name: str, object_id: str, name: str, expression: ir.Expression
+    ) -> Outcome:
         match expression:
-            case ir.RelationRef(name=name):
-                return self.member(type_name, object_id, name)
+            case ir.RelationRef(name=ref):
+                return self.member(type_name, object_id, ref)
+            case ir.This():
+                return self._direct(type_name, object_id, name)
             case ir.Union(children=children):
                 outcome: Outcome = False
                 for child in children:
-                    outcome = either(outcome, self._expression(type_name, object_id, child))
+                    outcome = either(outcome, self._expression(type_name, object_id, name, child))
                     if outcome is True:
                         return True
                 return outcome
             case ir.Intersection(children=children):
                 outcome = True
                 for child in children:
-                    outcome = both(outcome, self._expression(type_name, object_id, child))
+                    outcome = both(outcome, self._expression(type_name, object_id, name, child))
                     if outcome is False:
                         return False
                 return outcome
             case ir.Exclusion(base=base, subtracted=subtracted):
-                kept = self._expression(type_name, object_id, base)
+                kept = self._expression(type_name, object_id, name, base)
                 if kept is False:
                     return False
-                removed = self._expression(type_name, object_id, subtracted)
+                removed = self._expression(type_name, object_id, name, subtracted)
                 return both(kept, negate(removed))
             case ir.Arrow(tupleset=tupleset, target=target, function=function):
                 return self._arrow(type_name, object_id, tupleset, target, function == "all")
@@ -143,6 +151,23 @@ class Checker(Traversal[Outcome]):
         return outcome
 
 
+def settle(types: TypeSystem, outcome: Outcome) -> Outcome:
+    """The answer as the schema's semantics give it to the caller.
+
+    SpiceDB's: unchanged (a conditional answer lists the missing caveat parameters).
+    OpenFGA's: an answer that hangs only on a cycle is "no", and one that needs caveat
+    parameters nobody supplied is an error (ContextError), as OpenFGA's check reports it.
+    """
+    if isinstance(outcome, bool) or not types.openfga:
+        return outcome
+    missing = outcome - CYCLE_OUTCOME
+    if missing:
+        raise ContextError(
+            f"missing context parameters for a condition: {', '.join(sorted(missing))}"
+        )
+    return False
+
+
 def check(
     types: TypeSystem,
     reader: Reader,
@@ -154,7 +179,8 @@ def check(
 ) -> Outcome:
     """Is ``subject`` in ``type_name:object_id#name``? Deep data is handled without limit."""
     try:
-        return Checker(types, reader, subject, caveats).member(type_name, object_id, name)
+        outcome = Checker(types, reader, subject, caveats).member(type_name, object_id, name)
     except TooDeep:
         checker = Checker(types, reader, subject, caveats, deep=True)
-        return run_deep(lambda: checker.member(type_name, object_id, name))
+        outcome = run_deep(lambda: checker.member(type_name, object_id, name))
+    return settle(types, outcome)

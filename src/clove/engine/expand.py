@@ -53,14 +53,21 @@ class _Expander:
             return ExpandNode(object=obj, relation=name, operation="leaf")
         self._path.add(key)
         try:
-            if isinstance(member, ir.Relation):
-                subjects = tuple(
-                    _subject_text(rel) for rel in self._reader.subjects(type_name, object_id, name)
-                )
-                return ExpandNode(object=obj, relation=name, operation="leaf", subjects=subjects)
-            return self._expression(type_name, object_id, name, member.expression)
+            if isinstance(member, ir.Permission):
+                return self._expression(type_name, object_id, name, member.expression)
+            if member.rewrite is not None:
+                return self._expression(type_name, object_id, name, member.rewrite)
+            return self._stored(type_name, object_id, name)
         finally:
             self._path.discard(key)
+
+    def _stored(self, type_name: str, object_id: str, name: str) -> ExpandNode:
+        subjects = tuple(
+            _subject_text(rel) for rel in self._reader.subjects(type_name, object_id, name)
+        )
+        return ExpandNode(
+            object=f"{type_name}:{object_id}", relation=name, operation="leaf", subjects=subjects
+        )
 
     def _expression(
         self, type_name: str, object_id: str, name: str, expression: ir.Expression
@@ -69,6 +76,8 @@ class _Expander:
         match expression:
             case ir.RelationRef(name=ref):
                 return self.member(type_name, object_id, ref)
+            case ir.This():
+                return self._stored(type_name, object_id, name)
             case ir.Union(children=children):
                 nodes = tuple(self._expression(type_name, object_id, name, c) for c in children)
                 return ExpandNode(object=obj, relation=name, operation="union", children=nodes)

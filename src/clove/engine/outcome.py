@@ -9,6 +9,12 @@ from __future__ import annotations
 
 Outcome = bool | frozenset[str]
 
+# Under OpenFGA's semantics a question cut by a cycle is undecided, not "no": it stays
+# undecided through ``-`` (so ``a - (cycle)`` is not "yes") and is "no" when the answer
+# is settled. It travels as a conditional outcome on this parameter, which no caveat has.
+CYCLE = "\x00cycle"
+CYCLE_OUTCOME: frozenset[str] = frozenset({CYCLE})
+
 
 def either(a: Outcome, b: Outcome) -> Outcome:
     """``a OR b``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 
 from clove.engine._deep import TooDeep, run_deep
-from clove.engine.check import Checker
+from clove.engine.check import Checker, settle
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome
 from clove.engine.typesystem import TypeSystem
@@ -46,19 +46,22 @@ def candidate_resources(
     visit((subject.type, subject.id, subject.relation), True)
     if subject.relation == ELLIPSIS and subject.id != WILDCARD:
         # Relations holding the wildcard hold every subject of its type.
-        for target_type, target in types.wildcard_entries.get(subject.type, ()):
+        for target_type, target, simple in types.wildcard_entries.get(subject.type, ()):
             if (target_type, target) in useful:
                 for rel in reader.resources(subject.type, WILDCARD, ELLIPSIS, target_type, target):
-                    visit((target_type, rel.resource_id, target), rel.caveat_name is None)
+                    visit(
+                        (target_type, rel.resource_id, target), simple and rel.caveat_name is None
+                    )
     while queue:
         node = queue.popleft()
         type_name, object_id, relation = node
         sure = certain[node]
-        for target_type, target in types.entries.get((type_name, relation), ()):
+        for target_type, target, simple in types.entries.get((type_name, relation), ()):
             if (target_type, target) not in useful:
                 continue
+            sure_here = sure and simple
             for rel in reader.resources(type_name, object_id, relation, target_type, target):
-                visit((target_type, rel.resource_id, target), sure and rel.caveat_name is None)
+                visit((target_type, rel.resource_id, target), sure_here and rel.caveat_name is None)
         if relation == ELLIPSIS:
             continue
         for permission in types.used_by.get((type_name, relation), ()):
@@ -110,7 +113,7 @@ def lookup_resources(
             if candidates[resource_id]:
                 outcome: Outcome = True
             else:
-                outcome = checker.member(resource_type, resource_id, name)
+                outcome = settle(types, checker.member(resource_type, resource_id, name))
             if outcome is not False:
                 found.append((resource_id, outcome))
                 if limit is not None and len(found) >= limit:

@@ -17,7 +17,7 @@ from clove.engine._traversal import Traversal
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
-from clove.errors import CloveInternalError
+from clove.errors import CloveInternalError, ContextError
 from clove.relationships import WILDCARD
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
@@ -198,7 +198,7 @@ def _within_wildcard(outcome: Outcome, subject_id: str, wildcard: Wildcard) -> O
 class SubjectFinder(Traversal[SubjectSet]):
     """Computes subject sets of one subject type (and relation) within one request."""
 
-    __slots__ = ("_caveats", "_reader", "_subject_relation", "_subject_type")
+    __slots__ = ("_caveats", "_identity", "_reader", "_subject_relation", "_subject_type")
 
     def __init__(
         self,
@@ -215,10 +215,16 @@ class SubjectFinder(Traversal[SubjectSet]):
         self._subject_type = subject_type
         self._subject_relation = subject_relation
         self._caveats = caveats
+        # OpenFGA lists the userset ``type:id#relation`` among its own members.
+        self._identity = types.openfga and subject_relation != ELLIPSIS
 
     def members(self, type_name: str, object_id: str, name: str) -> SubjectSet:
         """The subjects in ``type_name:object_id#name`` (shared: copy before changing it)."""
-        return self.visit(type_name, object_id, name)
+        found = self.visit(type_name, object_id, name)
+        if self._identity and name == self._subject_relation and type_name == self._subject_type:
+            found = found.copy()
+            found.add_concrete(object_id, True)
+        return found
 
     def _empty(self) -> SubjectSet:
         return SubjectSet()
@@ -244,24 +250,28 @@ class SubjectFinder(Traversal[SubjectSet]):
                     result.union(nested.under(self._caveats.outcome(rel)))
         return result
 
-    def _expression(self, type_name: str, object_id: str, expression: ir.Expression) -> SubjectSet:
+    def _expression(
+        self, type_name: str, object_id: str, name: str, expression: ir.Expression
+    ) -> SubjectSet:
         match expression:
-            case ir.RelationRef(name=name):
-                return self.members(type_name, object_id, name).copy()
+            case ir.RelationRef(name=ref):
+                return self.members(type_name, object_id, ref).copy()
+            case ir.This():
+                return self._direct(type_name, object_id, name)
             case ir.Union(children=children):
                 result = SubjectSet()
                 for child in children:
-                    result.union(self._expression(type_name, object_id, child))
+                    result.union(self._expression(type_name, object_id, name, child))
                 return result
             case ir.Intersection(children=children):
-                result = self._expression(type_name, object_id, children[0])
+                result = self._expression(type_name, object_id, name, children[0])
                 for child in children[1:]:
-                    result = result.intersect(self._expression(type_name, object_id, child))
+                    result = result.intersect(self._expression(type_name, object_id, name, child))
                 return result
             case ir.Exclusion(base=base, subtracted=subtracted):
-                result = self._expression(type_name, object_id, base)
+                result = self._expression(type_name, object_id, name, base)
                 if result.concrete or result.wildcard is not None:
-                    result.subtract(self._expression(type_name, object_id, subtracted))
+                    result.subtract(self._expression(type_name, object_id, name, subtracted))
                 return result
             case ir.Arrow(tupleset=tupleset, target=target, function=function):
                 return self._arrow(type_name, object_id, tupleset, target, function == "all")
@@ -301,7 +311,24 @@ def lookup_subjects(
 ) -> SubjectSet:
     try:
         finder = SubjectFinder(types, reader, subject_type, subject_relation, caveats)
-        return finder.members(type_name, object_id, name)
+        found = finder.members(type_name, object_id, name)
     except TooDeep:
         finder = SubjectFinder(types, reader, subject_type, subject_relation, caveats, deep=True)
-        return run_deep(lambda: finder.members(type_name, object_id, name))
+        found = run_deep(lambda: finder.members(type_name, object_id, name))
+    if types.openfga:
+        _require_decided(found)
+    return found
+
+
+def _require_decided(found: SubjectSet) -> None:
+    """OpenFGA's semantics: a member that needs missing caveat parameters is an error."""
+    missing: set[str] = set()
+    for outcome in found.concrete.values():
+        if not isinstance(outcome, bool):
+            missing |= outcome
+    if found.wildcard is not None and not isinstance(found.wildcard.outcome, bool):
+        missing |= found.wildcard.outcome
+    if missing:
+        raise ContextError(
+            f"missing context parameters for a condition: {', '.join(sorted(missing))}"
+        )

@@ -12,6 +12,8 @@ from clove.relationships import WILDCARD, Relationship
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 
+OPENFGA_RESOLUTION_LIMIT = 25
+
 
 @dataclass(frozen=True, slots=True)
 class ArrowEntry:
@@ -27,6 +29,10 @@ class TypeSystem:
 
     def __init__(self, schema: ir.Schema) -> None:
         self.schema = schema
+        # OpenFGA's answers where they differ from SpiceDB's (see ``ir.Schema.semantics``).
+        self.openfga = schema.semantics == "openfga"
+        # How many nested questions one evaluation may open; OpenFGA stops at 25.
+        self.resolution_limit: int | None = OPENFGA_RESOLUTION_LIMIT if self.openfga else None
         self.members: dict[str, dict[str, ir.Relation | ir.Permission]] = {}
         for definition in schema.definitions:
             table: dict[str, ir.Relation | ir.Permission] = {}
@@ -50,36 +56,50 @@ class TypeSystem:
                 )
                 self.wildcard_types[key] = frozenset(a.type for a in kinds if a.wildcard)
                 self.has_subject_sets[key] = any(a.relation != ELLIPSIS for a in kinds)
-        self.reach = _reachability(schema, self.members)
-        # Permissions that are unions of relations, permissions and ``any`` arrows only:
-        # membership of any part is membership of the whole.
-        self.union_only: dict[tuple[str, str], bool] = {
-            (definition.name, permission.name): _union_only(permission.expression)
+        # (subject type, subject relation, wildcard, caveat) each relation allows.
+        self.allowed_shapes: dict[tuple[str, str], frozenset[tuple[str, str, bool, str | None]]] = {
+            (definition.name, relation.name): frozenset(
+                (a.type, a.relation, a.wildcard, a.caveat) for a in relation.allowed
+            )
             for definition in schema.definitions
-            for permission in definition.permissions
+            for relation in definition.relations
+        }
+        self.reach = _reachability(schema, self.members)
+        # Permissions (and rewritten relations) that are unions of relations, permissions,
+        # ``any`` arrows and stored relationships only: membership of any part is membership
+        # of the whole.
+        self.union_only: dict[tuple[str, str], bool] = {
+            (definition.name, name): _union_only(expression)
+            for definition in schema.definitions
+            for name, expression in _expressions(definition)
         }
         # (resource type, permission, subject type, subject relation) already validated.
         self.known_questions: set[tuple[str, str, str, str]] = set()
         # Reverse indexes for lookup_resources: how membership flows upward.
-        self.entries: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-        self.wildcard_entries: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        # An entry (type, relation, simple) says a stored relationship makes its subject a
+        # member of type#relation, certainly so when ``simple`` (no rewrite narrows it).
+        self.entries: dict[tuple[str, str], list[tuple[str, str, bool]]] = defaultdict(list)
+        self.wildcard_entries: dict[str, list[tuple[str, str, bool]]] = defaultdict(list)
         self.used_by: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.arrows_to: dict[tuple[str, str], list[ArrowEntry]] = defaultdict(list)
         for definition in schema.definitions:
             for relation in definition.relations:
+                if relation.rewrite is not None and not _stored_is_positive(relation.rewrite):
+                    continue
+                simple = self.union_only.get((definition.name, relation.name), True)
                 for allowed in relation.allowed:
-                    entry = (definition.name, relation.name)
+                    entry = (definition.name, relation.name, simple)
                     if allowed.wildcard:
                         self.wildcard_entries[allowed.type].append(entry)
                     else:
                         self.entries[(allowed.type, allowed.relation)].append(entry)
-            for permission in definition.permissions:
-                for ref in _positive_refs(permission.expression):
+            for name, expression in _expressions(definition):
+                for ref in _positive_refs(expression):
                     match ref:
-                        case ir.RelationRef(name=name):
-                            self.used_by[(definition.name, name)].append(permission.name)
+                        case ir.RelationRef(name=used):
+                            self.used_by[(definition.name, used)].append(name)
                         case ir.Arrow(tupleset=tupleset, target=target):
-                            arrow = ArrowEntry(definition.name, tupleset, permission.name)
+                            arrow = ArrowEntry(definition.name, tupleset, name)
                             for subject_type in self._tupleset_types(definition, tupleset):
                                 self.arrows_to[(subject_type, target)].append(arrow)
                         case _:
@@ -179,9 +199,9 @@ def _reachability(
                 reach[key].add((allowed.type, allowed.relation))
                 if allowed.relation != ELLIPSIS:
                     sources[key].append((allowed.type, allowed.relation))
-        for permission in definition.permissions:
-            key = (definition.name, permission.name)
-            for ref in _all_refs(permission.expression):
+        for name, expression in _expressions(definition):
+            key = (definition.name, name)
+            for ref in _all_refs(expression):
                 match ref:
                     case ir.RelationRef(name=name):
                         sources[key].append((definition.name, name))
@@ -205,9 +225,31 @@ def _reachability(
     return {key: frozenset(found) for key, found in reach.items()}
 
 
+def _expressions(definition: ir.Definition) -> Iterator[tuple[str, ir.Expression]]:
+    """Every permission's expression and every relation's rewrite, by member name."""
+    for relation in definition.relations:
+        if relation.rewrite is not None:
+            yield relation.name, relation.rewrite
+    for permission in definition.permissions:
+        yield permission.name, permission.expression
+
+
+def _stored_is_positive(expression: ir.Expression) -> bool:
+    """Whether stored relationships (``This``) can make a subject a member of the rewrite."""
+    match expression:
+        case ir.This():
+            return True
+        case ir.Union(children=children) | ir.Intersection(children=children):
+            return any(_stored_is_positive(child) for child in children)
+        case ir.Exclusion(base=base):
+            return _stored_is_positive(base)
+        case _:
+            return False
+
+
 def _union_only(expression: ir.Expression) -> bool:
     match expression:
-        case ir.RelationRef():
+        case ir.RelationRef() | ir.This():
             return True
         case ir.Arrow(function=function):
             return function == "any"
@@ -228,7 +270,7 @@ def _all_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Arrow]:
         case ir.Exclusion(base=base, subtracted=subtracted):
             yield from _all_refs(base)
             yield from _all_refs(subtracted)
-        case ir.Nil():
+        case ir.Nil() | ir.This():
             return
         case _:
             raise CloveInternalError(f"unknown expression node {expression!r}")
@@ -244,10 +286,10 @@ def _positive_refs(expression: ir.Expression) -> Iterator[ir.RelationRef | ir.Ar
                 yield from _positive_refs(child)
         case ir.Exclusion(base=base):
             yield from _positive_refs(base)
-        case ir.Nil():
+        case ir.Nil() | ir.This():
             return
         case _:
             raise CloveInternalError(f"unknown expression node {expression!r}")
 
 
-__all__ = ["ELLIPSIS", "ArrowEntry", "TypeSystem"]
+__all__ = ["ELLIPSIS", "OPENFGA_RESOLUTION_LIMIT", "ArrowEntry", "TypeSystem"]

@@ -212,11 +212,18 @@ class Caveat:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schema:
-    """A whole schema: definitions and caveats in source order."""
+    """A whole schema: definitions and caveats in source order.
+
+    ``semantics`` names the engine whose answers the schema's author expects where engines
+    differ: ``"openfga"`` (set by the OpenFGA front-end) makes a missing caveat parameter an
+    error instead of a conditional answer, and answers usersets and typed wildcards as
+    OpenFGA's check, list objects and list users do.
+    """
 
     definitions: tuple[Definition, ...] = ()
     caveats: tuple[Caveat, ...] = ()
     use_expiration: bool = False
+    semantics: Literal["spicedb", "openfga"] = "spicedb"
 
     def definition(self, name: str) -> Definition | None:
         for definition in self.definitions:

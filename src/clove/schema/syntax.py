@@ -1,0 +1,97 @@
+"""Which schema language a text is written in, and its parse into the one IR.
+
+Clove stores schema text exactly as written and parses it again when a revision is loaded, so
+the choice of front-end must be a pure function of the text: ``detect_syntax`` is that
+function, and ``parse_stored_schema`` falls back to the other languages only for text that an
+explicit ``syntax=`` accepted although detection guessed differently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from typing import Literal, get_args
+
+from clove.errors import CloveInternalError, InvalidInputError, SchemaError
+from clove.schema import ir
+from clove.schema.openfga import looks_like_openfga, parse_openfga_dsl, parse_openfga_json
+
+Syntax = Literal["spicedb", "openfga", "zanzibar"]
+SYNTAXES: tuple[Syntax, ...] = get_args(Syntax)
+
+# Until the Zanzibar front-end exports its own detector: a namespace config in protobuf
+# text format opens with ``name: "..."``.
+_ZANZIBAR_START = re.compile(r'\A(?:\s|#[^\n]*\n)*name\s*:\s*"')
+
+
+def detect_syntax(text: str) -> Syntax:
+    """The language ``text`` is most likely written in (SpiceDB unless it says otherwise)."""
+    if looks_like_openfga(text):
+        return "openfga"
+    zanzibar = _zanzibar_front_end()
+    looks_like_zanzibar = getattr(zanzibar, "looks_like_zanzibar", None)
+    if looks_like_zanzibar is not None:
+        if looks_like_zanzibar(text):
+            return "zanzibar"
+    elif _ZANZIBAR_START.match(text):
+        return "zanzibar"
+    return "spicedb"
+
+
+def _zanzibar_front_end() -> object | None:
+    """``clove.schema.zanzibar`` where this build has it (the hook for that language)."""
+    try:
+        return importlib.import_module("clove.schema.zanzibar")
+    except ImportError:
+        return None
+
+
+def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
+    """Parse and check ``text`` in ``syntax`` (detected when None); raises SchemaError."""
+    chosen = detect_syntax(text) if syntax is None else syntax
+    match chosen:
+        case "spicedb":
+            from clove.schema.spicedb import parse_schema
+
+            return parse_schema(text)
+        case "openfga":
+            is_json = text.lstrip().startswith("{")
+            schema = parse_openfga_json(text) if is_json else parse_openfga_dsl(text)
+            if schema.semantics != "openfga":
+                schema = dataclasses.replace(schema, semantics="openfga")
+            return schema
+        case "zanzibar":
+            # The Zanzibar front-end (``clove.schema.zanzibar``) plugs in here.
+            parse_zanzibar = getattr(_zanzibar_front_end(), "parse_zanzibar", None)
+            if parse_zanzibar is None:
+                raise InvalidInputError(
+                    "the zanzibar schema syntax is not available in this build of Clove"
+                )
+            parsed = parse_zanzibar(text)
+            if not isinstance(parsed, ir.Schema):
+                raise CloveInternalError(f"parse_zanzibar returned {type(parsed).__name__}")
+            return parsed
+        case _:
+            raise InvalidInputError(
+                f"unknown schema syntax {syntax!r}: use one of {', '.join(SYNTAXES)}"
+            )
+
+
+def parse_stored_schema(text: str) -> ir.Schema:
+    """Parse schema text read back from storage, whichever accepted language it is in."""
+    detected = detect_syntax(text)
+    try:
+        return parse_schema_text(text, detected)
+    except SchemaError as first:
+        for other in SYNTAXES:
+            if other == detected:
+                continue
+            try:
+                return parse_schema_text(text, other)
+            except (SchemaError, InvalidInputError):
+                continue
+        raise first
+
+
+__all__ = ["SYNTAXES", "Syntax", "detect_syntax", "parse_schema_text", "parse_stored_schema"]
