@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from clove.errors import SchemaError
+from clove.schema._expressible import count_this, subexpressions
 from clove.schema.ir import (
     AllowedSubject,
     Arrow,
@@ -44,7 +45,6 @@ from clove.schema.zanzibar._textproto import (
     Word,
     parse_text_proto,
 )
-from clove.schema._expressible import count_this, subexpressions
 
 TUPLE_USERSET_OBJECT = "$TUPLE_USERSET_OBJECT"
 NAMESPACE_BLOCKS = ("namespace", "config", "namespace_config")
@@ -85,19 +85,16 @@ def zanzibar_allowed(definitions: Sequence[Definition]) -> tuple[AllowedSubject,
     allowed: list[AllowedSubject] = []
     for definition in definitions:
         allowed.append(AllowedSubject(type=definition.name))
-        allowed.extend(
-            AllowedSubject(type=definition.name, relation=member.name)
-            for member in (*definition.relations, *definition.permissions)
-        )
+        names = [relation.name for relation in definition.relations]
+        names += [permission.name for permission in definition.permissions]
+        allowed.extend(AllowedSubject(type=definition.name, relation=name) for name in names)
     return tuple(allowed)
 
 
 # --- the file ----------------------------------------------------------------------------
 
 
-def _split_configs(
-    fields: tuple[Field, ...], end: Span
-) -> list[tuple[tuple[Field, ...], Span]]:
+def _split_configs(fields: tuple[Field, ...], end: Span) -> list[tuple[tuple[Field, ...], Span]]:
     """The namespace configs of a file: each as its fields and the position it starts at."""
     if not fields:
         return []

@@ -101,11 +101,10 @@ def _config_lines(definition: Definition, indent: str) -> list[str]:
     return lines
 
 
-def _relation_lines(definition: Definition, member: Relation | Permission, indent: str) -> list[str]:
-    if isinstance(member, Relation):
-        rewrite = member.rewrite
-    else:
-        rewrite = member.expression
+def _relation_lines(
+    definition: Definition, member: Relation | Permission, indent: str
+) -> list[str]:
+    rewrite = member.rewrite if isinstance(member, Relation) else member.expression
     if rewrite is None or isinstance(rewrite, This):
         return [f"{indent}relation {{ name: {_quote(member.name)} }}"]
     inner = indent + _INDENT
@@ -128,8 +127,11 @@ def _set_operation_lines(expression: Expression, indent: str, where: str) -> lis
         case Exclusion(base=base, subtracted=subtracted):
             operation, children = "exclusion", (base, subtracted)
         case Union(children=()) | Intersection(children=()):
-            raise _refuse("empty set operation", f"an empty set operation in `{where}`",
-                          "Zanzibar requires at least one child")
+            raise _refuse(
+                "empty set operation",
+                f"an empty set operation in `{where}`",
+                "Zanzibar requires at least one child",
+            )
         case Union(children=(only,)) | Intersection(children=(only,)):
             return _set_operation_lines(only, indent, where)
         case _:

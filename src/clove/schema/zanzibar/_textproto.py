@@ -170,9 +170,10 @@ class _Reader:
         if colon:
             self._next()
             token = self._peek()
+        value: str | Word | Placeholder | Message
         if token.kind == "open":
             self._next()
-            value: str | Word | Placeholder | Message = self.message_body(top_level=False, opened=token)
+            value = self.message_body(top_level=False, opened=token)
         elif not colon:
             raise _expected(f"`:` or `{{` after `{name.text}`", token)
         elif token.kind == "string":
