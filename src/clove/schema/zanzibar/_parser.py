@@ -69,6 +69,12 @@ class _Relation:
     span: Span
     name_span: Span
     rewrite: Expression | None
+    # The relation names on the right of its tuple_to_usersets, where they are written.
+    arrow_targets: list[tuple[str, Span]]
+
+
+# Collects (relation name, position) of tuple_to_userset targets while parsing a rewrite.
+_Targets = list[tuple[str, Span]]
 
 
 def parse(text: str) -> Schema:
@@ -157,27 +163,28 @@ def _relation(relation: Field) -> _Relation:
             name_field.value_span,
         )
     rewrites = found.get("userset_rewrite", [])
-    rewrite = _userset_rewrite(rewrites[0]) if rewrites else None
-    return _Relation(name, relation.span, name_field.value_span, rewrite)
+    targets: _Targets = []
+    rewrite = _userset_rewrite(rewrites[0], targets) if rewrites else None
+    return _Relation(name, relation.span, name_field.value_span, rewrite, targets)
 
 
-def _userset_rewrite(rewrite: Field) -> Expression:
+def _userset_rewrite(rewrite: Field, targets: _Targets) -> Expression:
     """``userset_rewrite { union | intersection | exclusion { ... } }``.
 
     A lone ``_this``, ``computed_userset`` or ``tuple_to_userset`` is accepted as well.
     """
-    return _one_of(rewrite, "userset_rewrite", (*_SET_OPERATIONS, *_LEAVES))
+    return _one_of(rewrite, "userset_rewrite", (*_SET_OPERATIONS, *_LEAVES), targets)
 
 
-def _child(child: Field) -> Expression:
+def _child(child: Field, targets: _Targets) -> Expression:
     """``child { _this | computed_userset | tuple_to_userset | userset_rewrite }``.
 
     A set operation directly inside ``child`` is accepted as if wrapped in ``userset_rewrite``.
     """
-    return _one_of(child, "child", (*_LEAVES, "userset_rewrite", *_SET_OPERATIONS))
+    return _one_of(child, "child", (*_LEAVES, "userset_rewrite", *_SET_OPERATIONS), targets)
 
 
-def _one_of(block: Field, context: str, choices: tuple[str, ...]) -> Expression:
+def _one_of(block: Field, context: str, choices: tuple[str, ...], targets: _Targets) -> Expression:
     fields = _message(block).fields
     if not fields:
         raise _error(f"empty `{context}`: expected one of {_listing(choices)}", block.span)
@@ -196,20 +203,20 @@ def _one_of(block: Field, context: str, choices: tuple[str, ...]) -> Expression:
     _message(first)
     match first.name:
         case "union" | "intersection" | "exclusion":
-            return _set_operation(first)
+            return _set_operation(first, targets)
         case "userset_rewrite":
-            return _userset_rewrite(first)
+            return _userset_rewrite(first, targets)
         case "_this":
             return _this(first)
         case "computed_userset":
             return _computed_userset(first, in_tuple_to_userset=False)
         case _:
-            return _tuple_to_userset(first)
+            return _tuple_to_userset(first, targets)
 
 
-def _set_operation(operation: Field) -> Expression:
+def _set_operation(operation: Field, targets: _Targets) -> Expression:
     found = _fields(_message(operation).fields, operation.name, {"child": "message"})
-    children = tuple(_child(child) for child in found.get("child", []))
+    children = tuple(_child(child, targets) for child in found.get("child", []))
     if operation.name == "exclusion":
         if len(children) != 2:
             raise _error(
@@ -257,7 +264,7 @@ def _computed_userset(computed: Field, *, in_tuple_to_userset: bool) -> Relation
     return RelationRef(name=_string(relation), span=relation.value_span)
 
 
-def _tuple_to_userset(tuple_to_userset: Field) -> Arrow:
+def _tuple_to_userset(tuple_to_userset: Field, targets: _Targets) -> Arrow:
     found = _fields(
         _message(tuple_to_userset).fields,
         "tuple_to_userset",
@@ -268,6 +275,7 @@ def _tuple_to_userset(tuple_to_userset: Field) -> Arrow:
     tupleset_fields = _fields(_message(tupleset).fields, "tupleset", {"relation": "string"})
     tupleset_relation = _required(tupleset_fields, "relation", "tupleset", tupleset.span)
     target = _computed_userset(computed, in_tuple_to_userset=True)
+    targets.append((target.name, target.span))
     # The arrow's position is its tupleset relation's, where "not found" errors point.
     return Arrow(
         tupleset=_string(tupleset_relation),
@@ -318,12 +326,17 @@ def _check_references(namespace: _Namespace, every_relation: set[str]) -> None:
                     node.span,
                 )
             if isinstance(node, Arrow):
-                _check_tupleset(namespace, relations, node, every_relation)
+                _check_tupleset(namespace, relations, node)
+        for target, span in relation.arrow_targets:
+            if target not in every_relation:
+                raise _error(
+                    f"relation `{target}` (computed_userset of a tuple_to_userset) is not"
+                    " defined by any namespace of the file",
+                    span,
+                )
 
 
-def _check_tupleset(
-    namespace: _Namespace, relations: dict[str, _Relation], arrow: Arrow, every_relation: set[str]
-) -> None:
+def _check_tupleset(namespace: _Namespace, relations: dict[str, _Relation], arrow: Arrow) -> None:
     tupleset = relations.get(arrow.tupleset)
     if tupleset is None:
         raise _error(
@@ -335,12 +348,6 @@ def _check_tupleset(
         raise _error(
             f"tupleset `{arrow.tupleset}` must be a relation of stored tuples alone (no"
             " userset_rewrite other than `_this`)",
-            arrow.span,
-        )
-    if arrow.target not in every_relation:
-        raise _error(
-            f"relation `{arrow.target}` (computed_userset of a tuple_to_userset) is not"
-            " defined by any namespace of the file",
             arrow.span,
         )
 
