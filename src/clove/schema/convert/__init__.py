@@ -22,6 +22,7 @@ from typing import Literal, cast, get_args
 
 from clove.errors import SchemaConversionError, SchemaError
 from clove.relationships import Relationship, parse_relationship
+from clove.schema._expressible import check_rewrites_and_arrows
 from clove.schema.convert._rewrites import Renames, lift_rewrites, lower_rewrites
 from clove.schema.ir import Schema
 from clove.schema.openfga._json_printer import print_openfga_json
@@ -112,6 +113,7 @@ def print_spicedb(schema: Schema) -> str:
     The result is type-checked with SpiceDB's rules; a schema that breaks them (names that
     SpiceDB does not allow, for example) raises ``SchemaConversionError``.
     """
+    check_rewrites_and_arrows(schema, "SpiceDB")
     lowered, _ = lower_rewrites(schema)
     _check_spicedb(lowered)
     return print_schema(lowered)
@@ -128,6 +130,7 @@ def convert_schema(text: str, *, to: Language, source_syntax: Language | None = 
         schema, renames = lift_rewrites(schema)
     match to:
         case "spicedb":
+            check_rewrites_and_arrows(schema, "SpiceDB")
             target, lowered = lower_rewrites(schema)
             _check_spicedb(target)
             return Conversion(text=print_schema(target), schema=target, renames=lowered)

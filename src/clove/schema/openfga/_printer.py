@@ -78,7 +78,7 @@ _DSL_PARAMETER_TYPES = frozenset(
 _INDENT = "  "
 
 # Builds the error for (construct, where, what cannot be written).
-_Refuse = Callable[[str, str, str], SchemaConversionError]
+_Refuse = Callable[[str, str, str, str], SchemaConversionError]
 
 
 def print_openfga_dsl(schema: Schema) -> str:
@@ -100,10 +100,11 @@ def print_openfga_dsl(schema: Schema) -> str:
 def check_openfga_expressible(schema: Schema, *, target: str, language: str) -> None:
     """Refuse what an OpenFGA model (DSL or JSON, as ``language`` says) cannot express."""
     dsl = language == "openfga"
+    check_rewrites_and_arrows(schema, target)
 
-    def refuse(construct: str, where: str, message: str) -> SchemaConversionError:
+    def refuse(construct: str, where: str, what: str, reason: str) -> SchemaConversionError:
         return SchemaConversionError(
-            f"cannot write {message} in {target}",
+            f"cannot write {what} in {target}: {reason}",
             construct=construct,
             where=where,
             target=language,
@@ -117,8 +118,8 @@ def check_openfga_expressible(schema: Schema, *, target: str, language: str) -> 
                 raise refuse(
                     "condition parameter type",
                     caveat.name,
-                    f"parameter `{parameter.name}: {parameter.type}` of condition"
-                    f" `{caveat.name}`: {problem}",
+                    f"parameter `{parameter.name}: {parameter.type}` of condition `{caveat.name}`",
+                    problem,
                 )
     for definition in schema.definitions:
         _check_name(definition.name, "type", definition.name, dsl, refuse)
@@ -129,7 +130,8 @@ def check_openfga_expressible(schema: Schema, *, target: str, language: str) -> 
                 raise refuse(
                     "reserved name",
                     where,
-                    f"relation `{where}`: OpenFGA reserves the name `{member.name}`",
+                    f"relation `{where}`",
+                    f"OpenFGA reserves the name `{member.name}`",
                 )
         for relation in definition.relations:
             _check_subjects(definition, relation, refuse)
@@ -137,7 +139,6 @@ def check_openfga_expressible(schema: Schema, *, target: str, language: str) -> 
             expression = member.rewrite if isinstance(member, Relation) else member.expression
             if expression is not None:
                 _check_expression(definition, member, expression, dsl, refuse)
-    check_rewrites_and_arrows(schema, target)
 
 
 def _check_name(name: str, kind: str, where: str, dsl: bool, refuse: _Refuse) -> None:
@@ -145,11 +146,14 @@ def _check_name(name: str, kind: str, where: str, dsl: bool, refuse: _Refuse) ->
         raise refuse(
             "name",
             where,
-            f"{kind} name `{name}`: the DSL spells names with letters, digits, _ and -"
-            " (starting with a letter or _), and not as keywords",
+            f"{kind} name `{name}`",
+            "the DSL spells names with letters, digits, _ and - (starting with a letter or _),"
+            " and not as keywords",
         )
     if not dsl and (not name or re.search(r"[:#@\s]", name) or len(name) > 254):
-        raise refuse("name", where, f"{kind} name `{name}`: OpenFGA names exclude : # @ and spaces")
+        raise refuse(
+            "name", where, f"{kind} name `{name}`", "OpenFGA names exclude : # @ and spaces"
+        )
 
 
 def _check_subjects(definition: Definition, relation: Relation, refuse: _Refuse) -> None:
@@ -158,15 +162,16 @@ def _check_subjects(definition: Definition, relation: Relation, refuse: _Refuse)
         raise refuse(
             "relation without subject types",
             where,
-            f"relation `{where}`: it allows no subject type",
+            f"relation `{where}`",
+            "it allows no subject type",
         )
     for subject in relation.allowed:
         if subject.expiration:
             raise refuse(
                 "expiration",
                 where,
-                f"`{subject_source(subject)}` on relation `{where}`: OpenFGA relationships"
-                " do not expire",
+                f"`{subject_source(subject)}` on relation `{where}`",
+                "OpenFGA relationships do not expire",
             )
 
 
@@ -180,30 +185,36 @@ def _check_expression(
     where = f"{definition.name}#{member.name}"
     for node in subexpressions(expression):
         if isinstance(node, Nil):
-            raise refuse("nil", where, f"`nil` in `{where}`: OpenFGA has no empty set")
+            raise refuse("nil", where, f"`nil` in `{where}`", "OpenFGA has no empty set")
         if isinstance(node, Arrow) and node.function == "all":
             raise refuse(
                 "all arrow",
                 where,
-                f"the arrow `{node.tupleset}.all({node.target})` of `{where}`: OpenFGA's"
-                " `from` is satisfied by any related object, never by all of them",
+                f"the arrow `{node.tupleset}.all({node.target})` of `{where}`",
+                "OpenFGA's `from` is satisfied by any related object, never by all of them",
             )
         if isinstance(node, Union | Intersection) and not node.children:
-            raise refuse("empty set operation", where, f"an empty set operation in `{where}`")
+            raise refuse(
+                "empty set operation",
+                where,
+                f"an empty set operation in `{where}`",
+                "OpenFGA needs at least one operand",
+            )
     if dsl and isinstance(member, Relation) and expression is not None:
         if count_this(expression) > 1:
             raise refuse(
                 "direct type restriction twice",
                 where,
-                f"relation `{where}`: the DSL writes its direct type restriction once"
-                " (the JSON form allows more)",
+                f"relation `{where}`",
+                "the DSL writes its direct type restriction once (the JSON form allows more)",
             )
         if not _this_can_lead(expression):
             raise refuse(
                 "subtracted direct type restriction",
                 where,
-                f"relation `{where}`: the DSL cannot subtract the direct type restriction"
-                " (`... but not [types]`); the JSON form can",
+                f"relation `{where}`",
+                "the DSL cannot subtract the direct type restriction (`... but not [types]`);"
+                " the JSON form can",
             )
 
 
