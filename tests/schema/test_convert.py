@@ -359,7 +359,8 @@ REFUSALS = [
         "zanzibar",
         "definition user {}\ndefinition doc { relation viewer: user:* }",
         "wildcard subject type",
-        "cannot write `user:*` on relation `doc#viewer` in a Zanzibar namespace config: Zanzibar has"
+        "cannot write `user:*` on relation `doc#viewer` in a Zanzibar namespace config:"
+        " Zanzibar has"
         " no wildcards",
     ),
     (
@@ -374,7 +375,8 @@ REFUSALS = [
         "use expiration\ndefinition user {}\ndefinition doc { relation viewer: user with"
         " expiration }",
         "expiration",
-        "cannot write `user with expiration` on relation `doc#viewer` in a Zanzibar namespace config:"
+        "cannot write `user with expiration` on relation `doc#viewer` in a Zanzibar namespace"
+        " config:"
         " Zanzibar relationships do not expire",
     ),
     (
@@ -389,7 +391,8 @@ REFUSALS = [
         "definition user {}\ndefinition doc { relation viewer: doc\n permission perm ="
         " viewer.all(perm) }",
         "all arrow",
-        "cannot write the arrow `viewer.all(perm)` of `doc#perm` in a Zanzibar namespace config: Zanzibar's"
+        "cannot write the arrow `viewer.all(perm)` of `doc#perm` in a Zanzibar namespace config:"
+        " Zanzibar's"
         " tuple_to_userset unions its results; it has no intersection form",
     ),
     (
