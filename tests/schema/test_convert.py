@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+import clove
+from clove.cli.main import main
 from clove.errors import SchemaConversionError, SchemaError
 from clove.relationships import parse_relationship
 from clove.schema.convert import (
@@ -513,3 +516,115 @@ def test_nil_is_fine_in_spicedb() -> None:
         Relation(name="owner", allowed=USER), Permission(name="nobody", expression=Nil())
     )
     assert "permission nobody = nil" in print_spicedb(schema)
+
+
+# --- a converted model at work -----------------------------------------------------------
+
+ZANZIBAR_DOCS = """
+name: "user"
+
+name: "folder"
+relation { name: "viewer" }
+
+name: "doc"
+relation { name: "owner" }
+relation { name: "parent" }
+relation { name: "banned" }
+relation {
+  name: "viewer"
+  userset_rewrite {
+    union {
+      child { _this {} }
+      child { computed_userset { relation: "owner" } }
+      child {
+        tuple_to_userset {
+          tupleset { relation: "parent" }
+          computed_userset { object: $TUPLE_USERSET_OBJECT relation: "viewer" }
+        }
+      }
+    }
+  }
+}
+relation {
+  name: "can_view"
+  userset_rewrite {
+    exclusion {
+      child { computed_userset { relation: "viewer" } }
+      child { computed_userset { relation: "banned" } }
+    }
+  }
+}
+"""
+
+
+def test_a_zanzibar_config_converted_to_spicedb_answers_on_renamed_data() -> None:
+    conversion = convert_schema(ZANZIBAR_DOCS, to="spicedb")
+    assert conversion.renames == {("doc", "viewer"): "viewer_direct"}
+    data = convert_relationships(
+        [
+            "doc:readme#viewer@user:ann",
+            "doc:readme#owner@user:bob",
+            "doc:readme#parent@folder:shared",
+            "folder:shared#viewer@user:cat",
+            "doc:readme#banned@user:cat",
+            "doc:plan#viewer@doc:readme#viewer",
+        ],
+        conversion.renames,
+    )
+    with clove.open("memory") as db:
+        db.write_schema(conversion.text)
+        db.write_relationships(data)
+        answers = {
+            (resource, permission, subject): db.check(resource, permission, subject).permissionship
+            for resource, permission, subject in [
+                ("doc:readme", "viewer", "user:ann"),
+                ("doc:readme", "viewer", "user:bob"),
+                ("doc:readme", "viewer", "user:cat"),
+                ("doc:readme", "can_view", "user:cat"),
+                ("doc:readme", "can_view", "user:bob"),
+                ("doc:plan", "viewer", "user:cat"),
+                ("doc:plan", "viewer", "user:dan"),
+            ]
+        }
+    assert answers == {
+        ("doc:readme", "viewer", "user:ann"): "has",
+        ("doc:readme", "viewer", "user:bob"): "has",
+        ("doc:readme", "viewer", "user:cat"): "has",
+        ("doc:readme", "can_view", "user:cat"): "no",
+        ("doc:readme", "can_view", "user:bob"): "has",
+        ("doc:plan", "viewer", "user:cat"): "has",
+        ("doc:plan", "viewer", "user:dan"): "no",
+    }
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def test_cli_converts_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "docs.zanzibar"
+    source.write_text(ZANZIBAR_DOCS)
+    assert main(["schema", "convert", "--to", "openfga", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert out == convert(ZANZIBAR_DOCS, to="openfga")
+    assert "define can_view: viewer but not banned" in out
+
+
+def test_cli_reports_errors_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "bad.zanzibar"
+    source.write_text('name: "doc"\nrelation {\n')
+    assert main(["schema", "convert", "--to", "spicedb", str(source)]) == 1
+    assert capsys.readouterr().err == "error: 2:10: `{` is never closed\n"
+    wildcard = tmp_path / "wild.zed"
+    wildcard.write_text("definition user {}\ndefinition doc { relation viewer: user:* }\n")
+    assert main(["schema", "convert", "--to", "zanzibar", str(wildcard)]) == 1
+    assert capsys.readouterr().err == (
+        "error: cannot write `user:*` on relation `doc#viewer` in a Zanzibar namespace config:"
+        " Zanzibar has no wildcards\n"
+    )
+
+
+def test_cli_takes_the_source_language(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "schema.txt"
+    source.write_text("definition user {}\n")
+    assert main(["schema", "convert", "--from", "spicedb", "--to", "zanzibar", str(source)]) == 0
+    assert capsys.readouterr().out == 'name: "user"\n'

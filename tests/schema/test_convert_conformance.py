@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,9 @@ def _answers(
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("document", _documents())
-def test_converted_and_back_answers_the_same(document: dict | None, target: Language) -> None:  # type: ignore[type-arg]
+def test_converted_and_back_answers_the_same(
+    document: dict[str, Any] | None, target: Language
+) -> None:
     require_conformance()
     assert document is not None
     if target != "zanzibar" and not _openfga_parsers_present():
