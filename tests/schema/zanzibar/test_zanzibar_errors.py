@@ -205,6 +205,15 @@ CASES = [
         2,
         "`tupleset` has no `relation`",
     ),
+    (
+        'name: "doc"\nrelation { name: "a" userset_rewrite { union { child { _this {} }\n'
+        ' child { computed_userset { relation: "b" } } } } }\nrelation { name: "b"'
+        ' userset_rewrite { computed_userset { relation: "a" } } }',
+        4,
+        69,
+        "relation `a` of namespace `doc` contains itself through computed_usersets (a -> b ->"
+        " a); recursion needs a tuple_to_userset",
+    ),
     # --- $TUPLE_USERSET_OBJECT ---
     (
         'name: "doc" relation { name: "a" }\nrelation { name: "b" userset_rewrite {'

@@ -309,6 +309,7 @@ def _resolve(namespaces: list[_Namespace]) -> Schema:
     every_relation = {relation.name for ns in namespaces for relation in ns.relations}
     for namespace in namespaces:
         _check_references(namespace, every_relation)
+        _check_cycles(namespace)
     skeletons = [_definition(namespace, allowed=()) for namespace in namespaces]
     allowed = zanzibar_allowed(skeletons)
     return Schema(definitions=tuple(_definition(ns, allowed=allowed) for ns in namespaces))
@@ -350,6 +351,45 @@ def _check_tupleset(namespace: _Namespace, relations: dict[str, _Relation], arro
             " userset_rewrite other than `_this`)",
             arrow.span,
         )
+
+
+def _check_cycles(namespace: _Namespace) -> None:
+    """Refuse relations that contain themselves through computed_usersets alone.
+
+    Recursion is meaningful only through a tuple_to_userset, which moves to another object;
+    ``viewer = viewer or ...`` on the same object has no answer.
+    """
+    edges = {
+        relation.name: [
+            node for node in subexpressions(relation.rewrite) if isinstance(node, RelationRef)
+        ]
+        if relation.rewrite is not None
+        else []
+        for relation in namespace.relations
+    }
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = "open"
+        path.append(name)
+        for ref in edges[name]:
+            if state.get(ref.name) == "open":
+                cycle = [*path[path.index(ref.name) :], ref.name]
+                raise _error(
+                    f"relation `{cycle[0]}` of namespace `{namespace.name}` contains itself"
+                    f" through computed_usersets ({' -> '.join(cycle)}); recursion needs a"
+                    " tuple_to_userset",
+                    ref.span,
+                )
+            if ref.name not in state:
+                visit(ref.name)
+        path.pop()
+        state[name] = "done"
+
+    for relation in namespace.relations:
+        if relation.name not in state:
+            visit(relation.name)
 
 
 def _definition(namespace: _Namespace, *, allowed: tuple[AllowedSubject, ...]) -> Definition:

@@ -58,7 +58,7 @@ def print_zanzibar(schema: Schema) -> str:
 def _check_expressible(schema: Schema) -> None:
     if schema.caveats:
         caveat = schema.caveats[0]
-        raise _refuse("caveat", f"caveat `{caveat.name}`", "Zanzibar has no caveats")
+        raise _refuse("caveat", f"caveat `{caveat.name}`", "Zanzibar has no caveats", caveat.name)
     for definition in schema.definitions:
         for relation in definition.relations:
             where = f"{definition.name}#{relation.name}"
@@ -68,27 +68,30 @@ def _check_expressible(schema: Schema) -> None:
                         "wildcard subject type",
                         f"`{subject_source(subject)}` on relation `{where}`",
                         "Zanzibar has no wildcards",
+                        where,
                     )
                 if subject.caveat is not None:
                     raise _refuse(
                         "caveat",
                         f"`{subject_source(subject)}` on relation `{where}`",
                         "Zanzibar has no caveats",
+                        where,
                     )
                 if subject.expiration:
                     raise _refuse(
                         "expiration",
                         f"`{subject_source(subject)}` on relation `{where}`",
                         "Zanzibar relationships do not expire",
+                        where,
                     )
     check_rewrites_and_arrows(schema, TARGET)
 
 
-def _refuse(construct: str, what: str, reason: str, where: str = "") -> SchemaConversionError:
+def _refuse(construct: str, what: str, reason: str, where: str) -> SchemaConversionError:
     return SchemaConversionError(
         f"cannot write {what} in {TARGET}: {reason}",
         construct=construct,
-        where=where or what,
+        where=where,
         target="zanzibar",
     )
 
@@ -131,6 +134,7 @@ def _set_operation_lines(expression: Expression, indent: str, where: str) -> lis
                 "empty set operation",
                 f"an empty set operation in `{where}`",
                 "Zanzibar requires at least one child",
+                where,
             )
         case Union(children=(only,)) | Intersection(children=(only,)):
             return _set_operation_lines(only, indent, where)
