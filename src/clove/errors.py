@@ -39,14 +39,18 @@ class InvalidInputError(CloveError):
 class SchemaError(InvalidInputError):
     """Schema text that does not parse or does not type-check.
 
-    ``line`` and ``column`` are 1-based positions in the schema text (0 when unknown).
+    ``line`` and ``column`` are 1-based positions in the schema text (0 when unknown);
+    ``file`` names the source file when a schema spans several (OpenFGA modules), else "".
     """
 
-    def __init__(self, message: str, *, line: int = 0, column: int = 0) -> None:
+    def __init__(self, message: str, *, line: int = 0, column: int = 0, file: str = "") -> None:
         self.message = message
         self.line = line
         self.column = column
+        self.file = file
         where = f"{line}:{column}: " if line else ""
+        if file:
+            where = f"{file}:{where}" if line else f"{file}: "
         super().__init__(f"{where}{message}")
 
 
