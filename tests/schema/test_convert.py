@@ -215,9 +215,8 @@ def test_source_errors_keep_their_position() -> None:
 
 
 def _define(expression: Expression, *, relation: bool = True) -> str:
-    others = [
-        Relation(name=name, allowed=USER) for name in ("a", "b", "c") if name not in ("viewer",)
-    ]
+    # Relations of docs, so that `viewer from b` finds `viewer` on the type `b` allows.
+    others = [Relation(name=name, allowed=(AllowedSubject(type="doc"),)) for name in "abc"]
     member: Relation | Permission
     if relation:
         member = Relation(name="viewer", allowed=USER, rewrite=expression)
@@ -470,8 +469,14 @@ def test_constructs_the_target_cannot_express_are_refused(
 
 
 def test_the_json_form_accepts_any_and_slashes() -> None:
-    model = json.loads(convert("caveat c(x any) { x }\ndefinition ex1/user {}", to="openfga-json"))
-    assert model["type_definitions"] == [{"type": "ex1/user", "relations": {}, "metadata": None}]
+    model = json.loads(
+        convert(
+            "caveat c(x any) { x }\ndefinition ex1/user { relation member: ex1/user with c }",
+            to="openfga-json",
+        )
+    )
+    assert model["type_definitions"][0]["type"] == "ex1/user"
+    assert model["conditions"]["c"]["parameters"] == {"x": {"type_name": "TYPE_NAME_ANY"}}
 
 
 @pytest.mark.parametrize(

@@ -13,18 +13,21 @@ express raise ``SchemaConversionError``; input that does not parse raises ``Sche
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal, cast, get_args
+from typing import Literal, get_args
 
 from clove.errors import SchemaConversionError, SchemaError
 from clove.relationships import Relationship, parse_relationship
-from clove.schema._expressible import check_rewrites_and_arrows
+from clove.schema._expressible import (
+    check_rewrites_and_arrows,
+    member_expressions,
+    subexpressions,
+)
 from clove.schema.convert._rewrites import Renames, lift_rewrites, lower_rewrites
-from clove.schema.ir import Schema
+from clove.schema.ir import ELLIPSIS, Arrow, Schema
+from clove.schema.openfga import looks_like_openfga, parse_openfga_dsl, parse_openfga_json
 from clove.schema.openfga._json_printer import print_openfga_json
 from clove.schema.openfga._printer import print_openfga_dsl
 from clove.schema.spicedb import check_schema, parse_schema, print_schema
@@ -51,8 +54,6 @@ __all__ = [
 Language = Literal["spicedb", "openfga", "openfga-json", "zanzibar"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 
-_OPENFGA_DSL = re.compile(r"(?:\s*#[^\n]*\n)*\s*(?:model\s*\n\s*schema\b|module\s+\w)")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Conversion:
@@ -71,10 +72,9 @@ def detect_language(text: str) -> Language:
     """The language ``text`` is written in: JSON objects are OpenFGA models, ``model`` /
     ``module`` headers the OpenFGA DSL, ``name: "..."`` / ``namespace {`` Zanzibar configs,
     and anything else SpiceDB (whose parser then reports what is wrong)."""
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
+    if text.lstrip().startswith("{"):
         return "openfga-json"
-    if _OPENFGA_DSL.match(text):
+    if looks_like_openfga(text):
         return "openfga"
     if looks_like_zanzibar(text):
         return "zanzibar"
@@ -94,7 +94,7 @@ def parse_any(text: str, *, syntax: Language | None = None) -> Schema:
         case "zanzibar":
             return parse_zanzibar(text)
         case "openfga":
-            return _openfga_parsers()[0](text)
+            return parse_openfga_dsl(text)
         case "openfga-json":
             try:
                 json.loads(text)
@@ -102,7 +102,7 @@ def parse_any(text: str, *, syntax: Language | None = None) -> Schema:
                 raise SchemaError(
                     f"invalid JSON: {error.msg}", line=error.lineno, column=error.colno
                 ) from None
-            return _openfga_parsers()[1](text)
+            return parse_openfga_json(text)
         case _:
             raise _unknown_language(language)
 
@@ -128,6 +128,8 @@ def convert_schema(text: str, *, to: Language, source_syntax: Language | None = 
     renames: Renames = {}
     if source == "spicedb" and to != "spicedb":
         schema, renames = lift_rewrites(schema)
+    if source == "zanzibar" and to in ("openfga", "openfga-json"):
+        schema = plain_tuplesets(schema)
     match to:
         case "spicedb":
             check_rewrites_and_arrows(schema, "SpiceDB")
@@ -172,6 +174,33 @@ def convert_relationships(
     return moved
 
 
+def plain_tuplesets(schema: Schema) -> Schema:
+    """Zanzibar relations read by a tuple_to_userset, restricted to plain objects.
+
+    Zanzibar relations accept any userset, but OpenFGA's ``from`` reads only relations of
+    plain types; a tupleset relation points at objects anyway, so it keeps its meaning.
+    """
+    definitions = []
+    for definition in schema.definitions:
+        tuplesets = {
+            node.tupleset
+            for _, expression in member_expressions(definition)
+            for node in subexpressions(expression)
+            if isinstance(node, Arrow)
+        }
+        relations = tuple(
+            replace(
+                relation,
+                allowed=tuple(s for s in relation.allowed if s.relation == ELLIPSIS),
+            )
+            if relation.name in tuplesets
+            else relation
+            for relation in definition.relations
+        )
+        definitions.append(replace(definition, relations=relations))
+    return replace(schema, definitions=tuple(definitions))
+
+
 def _check_spicedb(schema: Schema) -> None:
     try:
         check_schema(schema)
@@ -183,22 +212,6 @@ def _check_spicedb(schema: Schema) -> None:
             where=f"{error.line}:{error.column}",
             target="spicedb",
         ) from None
-
-
-def _openfga_parsers() -> tuple[Callable[[str], Schema], Callable[[str], Schema]]:
-    # The OpenFGA front-end is its own package; looked up at run time so that this module
-    # works (and reports clearly) in a build without it.
-    front_end = importlib.import_module("clove.schema.openfga")
-    dsl = getattr(front_end, "parse_openfga_dsl", None)
-    json_model = getattr(front_end, "parse_openfga_json", None)
-    if dsl is None or json_model is None:
-        raise SchemaConversionError(
-            "reading OpenFGA models needs the OpenFGA parser, which this build of Clove lacks",
-            construct="OpenFGA source",
-            where="",
-            target="",
-        )
-    return cast("Callable[[str], Schema]", dsl), cast("Callable[[str], Schema]", json_model)
 
 
 def _unknown_language(language: str) -> SchemaConversionError:

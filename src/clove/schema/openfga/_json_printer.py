@@ -30,7 +30,8 @@ from clove.schema.ir import (
     This,
     Union,
 )
-from clove.schema.openfga._printer import check_openfga_expressible
+from clove.schema.openfga._json_model import parse_openfga_json
+from clove.schema.openfga._printer import check_openfga_expressible, check_openfga_rules
 from clove.schema.spicedb._checker import in_source_order
 
 TARGET = "an OpenFGA JSON model"
@@ -42,7 +43,9 @@ def print_openfga_json(schema: Schema) -> str:
     Raises ``SchemaConversionError`` for constructs OpenFGA cannot express.
     """
     check_openfga_expressible(schema, target=TARGET, language="openfga-json")
-    return json.dumps(openfga_model(schema), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(openfga_model(schema), indent=2, ensure_ascii=False) + "\n"
+    check_openfga_rules(text, parse_openfga_json, target=TARGET, language="openfga-json")
+    return text
 
 
 def openfga_model(schema: Schema) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from clove.errors import CloveInternalError, SchemaConversionError
+from clove.errors import CloveInternalError, SchemaConversionError, SchemaError
 from clove.schema._expressible import (
     check_rewrites_and_arrows,
     count_this,
@@ -27,6 +27,7 @@ from clove.schema._expressible import (
     subexpressions,
 )
 from clove.schema.ir import (
+    ELLIPSIS,
     AllowedSubject,
     Arrow,
     Caveat,
@@ -43,6 +44,7 @@ from clove.schema.ir import (
     This,
     Union,
 )
+from clove.schema.openfga._dsl import parse_openfga_dsl
 from clove.schema.spicedb._checker import in_source_order, subject_source
 
 TARGET = "the OpenFGA DSL"
@@ -91,7 +93,29 @@ def print_openfga_dsl(schema: Schema) -> str:
     items = in_source_order(schema)
     blocks += [_type(item) for item in items if isinstance(item, Definition)]
     blocks += [_condition(item) for item in items if isinstance(item, Caveat)]
-    return "\n\n".join(blocks) + "\n"
+    text = "\n\n".join(blocks) + "\n"
+    check_openfga_rules(text, parse_openfga_dsl, target=TARGET, language="openfga")
+    return text
+
+
+def check_openfga_rules(
+    text: str, parse: Callable[[str], Schema], *, target: str, language: str
+) -> None:
+    """Hold the printed model to OpenFGA's own validation (as the OpenFGA parser applies it).
+
+    The checks above name the constructs OpenFGA lacks; this catches the rest of OpenFGA's
+    model rules (unused conditions, relations no tuple can reach, repeated operands ...).
+    """
+    try:
+        parse(text)
+    except SchemaError as error:
+        where = f" (line {error.line} of the converted model)" if error.line else ""
+        raise SchemaConversionError(
+            f"cannot write the schema in {target}: {error.message}{where}",
+            construct="OpenFGA model rule",
+            where=f"{error.line}:{error.column}",
+            target=language,
+        ) from None
 
 
 # --- what OpenFGA can express ------------------------------------------------------------
@@ -193,6 +217,8 @@ def _check_expression(
                 f"the arrow `{node.tupleset}.all({node.target})` of `{where}`",
                 "OpenFGA's `from` is satisfied by any related object, never by all of them",
             )
+        if isinstance(node, Arrow):
+            _check_tupleset(definition, where, node, refuse)
         if isinstance(node, Union | Intersection) and not node.children:
             raise refuse(
                 "empty set operation",
@@ -215,6 +241,21 @@ def _check_expression(
                 f"relation `{where}`",
                 "the DSL cannot subtract the direct type restriction (`... but not [types]`);"
                 " the JSON form can",
+            )
+
+
+def _check_tupleset(definition: Definition, where: str, arrow: Arrow, refuse: _Refuse) -> None:
+    tupleset = definition.relation(arrow.tupleset)
+    if tupleset is None:
+        return  # a permission or a missing name: check_rewrites_and_arrows words it
+    for subject in tupleset.allowed:
+        if subject.wildcard or subject.relation != ELLIPSIS:
+            raise refuse(
+                "arrow over subject sets",
+                where,
+                f"`{arrow.target} from {arrow.tupleset}` in `{where}`",
+                f"OpenFGA's `from` needs a relation of plain types, and"
+                f" `{definition.name}#{arrow.tupleset}` allows `{subject_source(subject)}`",
             )
 
 
