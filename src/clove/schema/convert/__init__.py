@@ -44,6 +44,7 @@ __all__ = [
     "lift_rewrites",
     "lower_rewrites",
     "parse_any",
+    "plain_tuplesets",
     "print_openfga_dsl",
     "print_openfga_json",
     "print_spicedb",
