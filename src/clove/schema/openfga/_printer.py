@@ -45,33 +45,11 @@ from clove.schema.ir import (
     Union,
 )
 from clove.schema.openfga._dsl import parse_openfga_dsl
+from clove.schema.openfga._dsl_parser import RESERVED_WORDS
 from clove.schema.spicedb._checker import in_source_order, subject_source
 
 TARGET = "the OpenFGA DSL"
-# Words the DSL lexer reads as keywords, and relation names OpenFGA reserves.
-_KEYWORDS = frozenset(
-    {
-        "and",
-        "or",
-        "from",
-        "but",
-        "not",
-        "model",
-        "module",
-        "schema",
-        "extend",
-        "type",
-        "condition",
-        "relations",
-        "relation",
-        "define",
-        "with",
-        "in",
-        "true",
-        "false",
-        "null",
-    }
-)
+# Relation names OpenFGA reserves.
 RESERVED_RELATIONS = frozenset({"self", "this"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _DSL_PARAMETER_TYPES = frozenset(
@@ -166,7 +144,7 @@ def check_openfga_expressible(schema: Schema, *, target: str, language: str) -> 
 
 
 def _check_name(name: str, kind: str, where: str, dsl: bool, refuse: _Refuse) -> None:
-    if dsl and (_IDENTIFIER.fullmatch(name) is None or name in _KEYWORDS):
+    if dsl and (_IDENTIFIER.fullmatch(name) is None or name in RESERVED_WORDS):
         raise refuse(
             "name",
             where,
