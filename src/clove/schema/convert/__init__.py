@@ -13,7 +13,6 @@ express raise ``SchemaConversionError``; input that does not parse raises ``Sche
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
@@ -97,12 +96,6 @@ def parse_any(text: str, *, syntax: Language | None = None) -> Schema:
         case "openfga":
             return parse_openfga_dsl(text)
         case "openfga-json":
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as error:
-                raise SchemaError(
-                    f"invalid JSON: {error.msg}", line=error.lineno, column=error.colno
-                ) from None
             return parse_openfga_json(text)
         case _:
             raise _unknown_language(language)
