@@ -633,3 +633,10 @@ def test_cli_takes_the_source_language(tmp_path: Path, capsys: pytest.CaptureFix
     source.write_text("definition user {}\n")
     assert main(["schema", "convert", "--from", "spicedb", "--to", "zanzibar", str(source)]) == 0
     assert capsys.readouterr().out == 'name: "user"\n'
+
+
+def test_docs_become_comments_in_zanzibar_configs() -> None:
+    source = "/** people */\ndefinition user {\n\t/** who owns it */\n\trelation owner: user\n}\n"
+    assert convert(source, to="zanzibar") == (
+        '# people\nname: "user"\n\n# who owns it\nrelation { name: "owner" }\n'
+    )

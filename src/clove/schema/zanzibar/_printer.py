@@ -7,7 +7,8 @@ canonical form ``child { userset_rewrite { intersection { ... } } }``, and a rew
 single leaf as a union of one child, so every rewrite is a ``union``, ``intersection`` or
 ``exclusion``.
 
-Zanzibar has no type restrictions, so ``allowed`` subject types are not written: a converted
+Docs are written as ``#`` comments above what they describe. Zanzibar has no type
+restrictions, so ``allowed`` subject types are not written: a converted
 relation accepts anything. That keeps every answer on data the source schema accepted. What
 would change answers is refused with ``SchemaConversionError``: wildcard subjects, caveats,
 expiration, ``nil``, ``.all()`` arrows.
@@ -97,11 +98,19 @@ def _refuse(construct: str, what: str, reason: str, where: str) -> SchemaConvers
 
 
 def _config_lines(definition: Definition, indent: str) -> list[str]:
-    lines = [f"{indent}name: {_quote(definition.name)}"]
+    lines = [*_comment_lines(definition.doc, indent), f"{indent}name: {_quote(definition.name)}"]
     for member in members_in_order(definition):
         lines.append("")
+        lines.extend(_comment_lines(member.doc, indent))
         lines.extend(_relation_lines(definition, member, indent))
     return lines
+
+
+def _comment_lines(doc: str | None, indent: str) -> list[str]:
+    """Docs become ``#`` comments (which the parser skips, like every comment)."""
+    if not doc:
+        return []
+    return [f"{indent}#{' ' + line if line else ''}" for line in doc.splitlines()]
 
 
 def _relation_lines(
