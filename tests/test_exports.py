@@ -28,6 +28,7 @@ EXPECTED = {
     "ResourceExhaustedError",
     "ResourceResult",
     "RevisionUnavailableError",
+    "SchemaConversionError",
     "SchemaError",
     "StorageError",
     "SubjectResult",

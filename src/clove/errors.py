@@ -7,7 +7,8 @@
     │   ├── SchemaError             schema text that does not parse or type-check (line:column)
     │   ├── RelationshipSyntaxError a relationship string that does not parse
     │   ├── ContextError            caveat context of the wrong shape or type
-    │   └── TokenError              a consistency token that is malformed or from another store
+    │   ├── TokenError              a consistency token that is malformed or from another store
+    │   └── SchemaConversionError   a schema construct the target language cannot express
     ├── ValidationError             well-formed input that breaks the schema
     │   ├── UnknownTypeError        a definition, relation, permission or caveat that does not exist
     │   └── RelationshipTypeError   a relationship the schema does not allow
@@ -68,6 +69,21 @@ class ContextError(InvalidInputError):
 
 class TokenError(InvalidInputError):
     """A consistency token that is malformed or belongs to another store."""
+
+
+class SchemaConversionError(InvalidInputError):
+    """A schema uses a construct that the language it is converted to cannot express.
+
+    ``construct`` names the construct (``wildcard subject type``, ``nil`` ...), ``where`` the
+    place in the schema (``document#viewer``) and ``target`` the language.
+    """
+
+    def __init__(self, message: str, *, construct: str, where: str, target: str) -> None:
+        self.message = message
+        self.construct = construct
+        self.where = where
+        self.target = target
+        super().__init__(message)
 
 
 class ValidationError(CloveError):

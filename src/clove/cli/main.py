@@ -115,6 +115,23 @@ def _parser() -> argparse.ArgumentParser:
     sub = schema_commands.add_parser("validate", help="parse and type-check FILE")
     sub.add_argument("file")
     sub.set_defaults(run=_schema_validate)
+    sub = schema_commands.add_parser(
+        "convert", help="print FILE (any schema language) in another schema language"
+    )
+    sub.add_argument("file", metavar="FILE", help="schema file, or - for stdin")
+    sub.add_argument(
+        "--to",
+        required=True,
+        choices=["spicedb", "openfga", "openfga-json", "zanzibar"],
+        help="the language to write",
+    )
+    sub.add_argument(
+        "--from",
+        dest="source",
+        choices=["spicedb", "openfga", "openfga-json", "zanzibar"],
+        help="the language of FILE (detected when left out)",
+    )
+    sub.set_defaults(run=_schema_convert)
 
     rels = command("relationships", "write, read or delete relationships")
     rel_commands = rels.add_subparsers(title="relationships commands", metavar="COMMAND")
@@ -311,6 +328,14 @@ def _schema_validate(args: argparse.Namespace) -> int:
     schema = parse_schema(text)
     TypeSystem(schema)
     print(f"ok: {len(schema.definitions)} definitions, {len(schema.caveats)} caveats")
+    return 0
+
+
+def _schema_convert(args: argparse.Namespace) -> int:
+    from clove.schema.convert import convert
+
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    print(convert(text, to=args.to, source_syntax=args.source), end="")
     return 0
 
 

@@ -1,0 +1,217 @@
+"""Package convert owns translation between schema languages: SpiceDB, OpenFGA (DSL and
+JSON) and Zanzibar namespace configs, through the one IR.
+
+``convert(text, to=...)`` reads a schema in any of the four languages (detected unless
+``source_syntax`` says) and writes it in another. SpiceDB has no rewrites on relations, so a
+relation with a rewrite is written there as a stored relation ``<name>_direct`` plus a
+permission ``<name>``, and that pattern in a SpiceDB source is read back as the relation with
+its rewrite (see ``_rewrites``). Stored relationships then live under another relation name;
+``relation_renames`` says which, and ``convert_relationships`` moves data accordingly, so the
+converted model answers the same checks on the converted data. Constructs the target cannot
+express raise ``SchemaConversionError``; input that does not parse raises ``SchemaError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
+
+from clove.errors import SchemaConversionError, SchemaError
+from clove.relationships import Relationship, parse_relationship
+from clove.schema._expressible import (
+    check_rewrites_and_arrows,
+    member_expressions,
+    subexpressions,
+)
+from clove.schema.convert._rewrites import Renames, lift_rewrites, lower_rewrites
+from clove.schema.ir import ELLIPSIS, Arrow, Schema
+from clove.schema.openfga import looks_like_openfga, parse_openfga_dsl, parse_openfga_json
+from clove.schema.openfga._json_printer import print_openfga_json
+from clove.schema.openfga._printer import print_openfga_dsl
+from clove.schema.spicedb import check_schema, parse_schema, print_schema
+from clove.schema.zanzibar import looks_like_zanzibar, parse_zanzibar, print_zanzibar
+
+__all__ = [
+    "LANGUAGES",
+    "Conversion",
+    "Language",
+    "convert",
+    "convert_relationships",
+    "convert_schema",
+    "detect_language",
+    "lift_rewrites",
+    "lower_rewrites",
+    "parse_any",
+    "plain_tuplesets",
+    "print_openfga_dsl",
+    "print_openfga_json",
+    "print_spicedb",
+    "print_zanzibar",
+    "relation_renames",
+]
+
+Language = Literal["spicedb", "openfga", "openfga-json", "zanzibar"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversion:
+    """A converted schema: its text, its IR, and the stored relations that were renamed.
+
+    ``renames`` maps ``(definition, relation in the source)`` to the relation's name in the
+    target, for the stored relations whose name changed; all others keep their names.
+    """
+
+    text: str
+    schema: Schema
+    renames: Mapping[tuple[str, str], str]
+
+
+def detect_language(text: str) -> Language:
+    """The language ``text`` is written in: JSON objects are OpenFGA models, ``model`` /
+    ``module`` headers the OpenFGA DSL, ``name: "..."`` / ``namespace {`` Zanzibar configs,
+    and anything else SpiceDB (whose parser then reports what is wrong)."""
+    if text.lstrip().startswith("{"):
+        return "openfga-json"
+    if looks_like_openfga(text):
+        return "openfga"
+    if looks_like_zanzibar(text):
+        return "zanzibar"
+    return "spicedb"
+
+
+def parse_any(text: str, *, syntax: Language | None = None) -> Schema:
+    """Parse ``text`` in ``syntax`` (detected when None) into the IR, as that language means it.
+
+    SpiceDB text is returned as written (relations never carry rewrites there); use
+    ``lift_rewrites`` to fold the ``<name>_direct`` pattern.
+    """
+    language = syntax or detect_language(text)
+    match language:
+        case "spicedb":
+            return parse_schema(text)
+        case "zanzibar":
+            return parse_zanzibar(text)
+        case "openfga":
+            return parse_openfga_dsl(text)
+        case "openfga-json":
+            return parse_openfga_json(text)
+        case _:
+            raise _unknown_language(language)
+
+
+def print_spicedb(schema: Schema) -> str:
+    """SpiceDB text for any IR: relation rewrites become ``<name>_direct`` + a permission.
+
+    The result is type-checked with SpiceDB's rules; a schema that breaks them (names that
+    SpiceDB does not allow, for example) raises ``SchemaConversionError``.
+    """
+    check_rewrites_and_arrows(schema, "SpiceDB")
+    lowered, _ = lower_rewrites(schema)
+    _check_spicedb(lowered)
+    return print_schema(lowered)
+
+
+def convert_schema(text: str, *, to: Language, source_syntax: Language | None = None) -> Conversion:
+    """Convert ``text`` to the language ``to``, with the IR and the relation renames."""
+    source = source_syntax or detect_language(text)
+    if to not in LANGUAGES:
+        raise _unknown_language(to)
+    schema = parse_any(text, syntax=source)
+    renames: Renames = {}
+    if source == "spicedb" and to != "spicedb":
+        schema, renames = lift_rewrites(schema)
+    if source == "zanzibar" and to in ("openfga", "openfga-json"):
+        schema = plain_tuplesets(schema)
+    match to:
+        case "spicedb":
+            check_rewrites_and_arrows(schema, "SpiceDB")
+            target, lowered = lower_rewrites(schema)
+            _check_spicedb(target)
+            return Conversion(text=print_schema(target), schema=target, renames=lowered)
+        case "openfga":
+            output = print_openfga_dsl(schema)
+        case "openfga-json":
+            output = print_openfga_json(schema)
+        case _:
+            output = print_zanzibar(schema)
+    return Conversion(text=output, schema=schema, renames=renames)
+
+
+def convert(text: str, *, to: Language, source_syntax: Language | None = None) -> str:
+    """``text`` (in ``source_syntax``, detected when None) written in the language ``to``."""
+    return convert_schema(text, to=to, source_syntax=source_syntax).text
+
+
+def relation_renames(
+    text: str, *, to: Language, source_syntax: Language | None = None
+) -> dict[tuple[str, str], str]:
+    """``(definition, stored relation)`` → its name after converting ``text`` to ``to``."""
+    return dict(convert_schema(text, to=to, source_syntax=source_syntax).renames)
+
+
+def convert_relationships(
+    relationships: Iterable[Relationship | str], renames: Mapping[tuple[str, str], str]
+) -> list[Relationship]:
+    """Relationships moved to the renamed relations (resource side only).
+
+    Subject sets such as ``group:eng#member`` keep their relation: in every language they
+    mean the whole relation, rewrite included, which the converted schema keeps under its
+    original name.
+    """
+    moved: list[Relationship] = []
+    for relationship in relationships:
+        rel = parse_relationship(relationship) if isinstance(relationship, str) else relationship
+        new_name = renames.get((rel.resource_type, rel.relation))
+        moved.append(rel if new_name is None else replace(rel, relation=new_name))
+    return moved
+
+
+def plain_tuplesets(schema: Schema) -> Schema:
+    """Zanzibar relations read by a tuple_to_userset, restricted to plain objects.
+
+    Zanzibar relations accept any userset, but OpenFGA's ``from`` reads only relations of
+    plain types; a tupleset relation points at objects anyway, so it keeps its meaning.
+    """
+    definitions = []
+    for definition in schema.definitions:
+        tuplesets = {
+            node.tupleset
+            for _, expression in member_expressions(definition)
+            for node in subexpressions(expression)
+            if isinstance(node, Arrow)
+        }
+        relations = tuple(
+            replace(
+                relation,
+                allowed=tuple(s for s in relation.allowed if s.relation == ELLIPSIS),
+            )
+            if relation.name in tuplesets
+            else relation
+            for relation in definition.relations
+        )
+        definitions.append(replace(definition, relations=relations))
+    return replace(schema, definitions=tuple(definitions))
+
+
+def _check_spicedb(schema: Schema) -> None:
+    try:
+        check_schema(schema)
+    except SchemaError as error:
+        where = f" (source {error.line}:{error.column})" if error.line else ""
+        raise SchemaConversionError(
+            f"cannot write the schema in SpiceDB: {error.message}{where}",
+            construct="SpiceDB rule",
+            where=f"{error.line}:{error.column}",
+            target="spicedb",
+        ) from None
+
+
+def _unknown_language(language: str) -> SchemaConversionError:
+    return SchemaConversionError(
+        f"unknown schema language `{language}` (expected one of {', '.join(LANGUAGES)})",
+        construct="language",
+        where="",
+        target=language,
+    )
