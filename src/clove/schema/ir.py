@@ -217,13 +217,14 @@ class Schema:
     ``semantics`` names the engine whose answers the schema's author expects where engines
     differ: ``"openfga"`` (set by the OpenFGA front-end) makes a missing caveat parameter an
     error instead of a conditional answer, and answers usersets and typed wildcards as
-    OpenFGA's check, list objects and list users do.
+    OpenFGA's check, list objects and list users do. It is how a model is read, not what it
+    says, so it takes no part in equality: a model converted between languages compares equal.
     """
 
     definitions: tuple[Definition, ...] = ()
     caveats: tuple[Caveat, ...] = ()
     use_expiration: bool = False
-    semantics: Literal["spicedb", "openfga"] = "spicedb"
+    semantics: Literal["spicedb", "openfga"] = field(default="spicedb", compare=False)
 
     def definition(self, name: str) -> Definition | None:
         for definition in self.definitions:

@@ -8,43 +8,25 @@ explicit ``syntax=`` accepted although detection guessed differently.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import re
 from typing import Literal, get_args
 
-from clove.errors import CloveInternalError, InvalidInputError, SchemaError
+from clove.errors import InvalidInputError, SchemaError
 from clove.schema import ir
 from clove.schema.openfga import looks_like_openfga, parse_openfga_dsl, parse_openfga_json
+from clove.schema.spicedb import parse_schema
+from clove.schema.zanzibar import looks_like_zanzibar, parse_zanzibar
 
 Syntax = Literal["spicedb", "openfga", "zanzibar"]
 SYNTAXES: tuple[Syntax, ...] = get_args(Syntax)
-
-# Until the Zanzibar front-end exports its own detector: a namespace config in protobuf
-# text format opens with ``name: "..."``.
-_ZANZIBAR_START = re.compile(r'\A(?:\s|#[^\n]*\n)*name\s*:\s*"')
 
 
 def detect_syntax(text: str) -> Syntax:
     """The language ``text`` is most likely written in (SpiceDB unless it says otherwise)."""
     if looks_like_openfga(text):
         return "openfga"
-    zanzibar = _zanzibar_front_end()
-    looks_like_zanzibar = getattr(zanzibar, "looks_like_zanzibar", None)
-    if looks_like_zanzibar is not None:
-        if looks_like_zanzibar(text):
-            return "zanzibar"
-    elif _ZANZIBAR_START.match(text):
+    if looks_like_zanzibar(text):
         return "zanzibar"
     return "spicedb"
-
-
-def _zanzibar_front_end() -> object | None:
-    """``clove.schema.zanzibar`` where this build has it (the hook for that language)."""
-    try:
-        return importlib.import_module("clove.schema.zanzibar")
-    except ImportError:
-        return None
 
 
 def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
@@ -52,26 +34,12 @@ def parse_schema_text(text: str, syntax: Syntax | None = None) -> ir.Schema:
     chosen = detect_syntax(text) if syntax is None else syntax
     match chosen:
         case "spicedb":
-            from clove.schema.spicedb import parse_schema
-
             return parse_schema(text)
         case "openfga":
             is_json = text.lstrip().startswith("{")
-            schema = parse_openfga_json(text) if is_json else parse_openfga_dsl(text)
-            if schema.semantics != "openfga":
-                schema = dataclasses.replace(schema, semantics="openfga")
-            return schema
+            return parse_openfga_json(text) if is_json else parse_openfga_dsl(text)
         case "zanzibar":
-            # The Zanzibar front-end (``clove.schema.zanzibar``) plugs in here.
-            parse_zanzibar = getattr(_zanzibar_front_end(), "parse_zanzibar", None)
-            if parse_zanzibar is None:
-                raise InvalidInputError(
-                    "the zanzibar schema syntax is not available in this build of Clove"
-                )
-            parsed = parse_zanzibar(text)
-            if not isinstance(parsed, ir.Schema):
-                raise CloveInternalError(f"parse_zanzibar returned {type(parsed).__name__}")
-            return parsed
+            return parse_zanzibar(text)
         case _:
             raise InvalidInputError(
                 f"unknown schema syntax {syntax!r}: use one of {', '.join(SYNTAXES)}"

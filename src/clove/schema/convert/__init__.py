@@ -26,11 +26,12 @@ from clove.schema._expressible import (
 )
 from clove.schema.convert._rewrites import Renames, lift_rewrites, lower_rewrites
 from clove.schema.ir import ELLIPSIS, Arrow, Schema
-from clove.schema.openfga import looks_like_openfga, parse_openfga_dsl, parse_openfga_json
+from clove.schema.openfga import parse_openfga_dsl, parse_openfga_json
 from clove.schema.openfga._json_printer import print_openfga_json
 from clove.schema.openfga._printer import print_openfga_dsl
 from clove.schema.spicedb import check_schema, parse_schema, print_schema
-from clove.schema.zanzibar import looks_like_zanzibar, parse_zanzibar, print_zanzibar
+from clove.schema.syntax import detect_syntax
+from clove.schema.zanzibar import parse_zanzibar, print_zanzibar
 
 __all__ = [
     "LANGUAGES",
@@ -72,13 +73,10 @@ def detect_language(text: str) -> Language:
     """The language ``text`` is written in: JSON objects are OpenFGA models, ``model`` /
     ``module`` headers the OpenFGA DSL, ``name: "..."`` / ``namespace {`` Zanzibar configs,
     and anything else SpiceDB (whose parser then reports what is wrong)."""
-    if text.lstrip().startswith("{"):
+    syntax = detect_syntax(text)
+    if syntax == "openfga" and text.lstrip().startswith("{"):
         return "openfga-json"
-    if looks_like_openfga(text):
-        return "openfga"
-    if looks_like_zanzibar(text):
-        return "zanzibar"
-    return "spicedb"
+    return syntax
 
 
 def parse_any(text: str, *, syntax: Language | None = None) -> Schema:

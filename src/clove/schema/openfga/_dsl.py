@@ -39,6 +39,7 @@ def parse_openfga_dsl(text: str) -> Schema:
     schema = Schema(
         definitions=tuple(block.definition for block in parsed.types),
         caveats=tuple(parsed.conditions),
+        semantics="openfga",
     )
     validate_model(schema, parsed.source_map)
     return schema

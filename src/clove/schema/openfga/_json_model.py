@@ -153,7 +153,7 @@ class _JsonModel:
             self._parse_condition(name, raw, f"conditions.{name}", raw_conditions)
             for name, raw in raw_conditions.items()
         )
-        schema = Schema(definitions=definitions, caveats=caveats)
+        schema = Schema(definitions=definitions, caveats=caveats, semantics="openfga")
         validate_model(schema, self._map)
         return schema
 

@@ -164,7 +164,9 @@ def _combine(files: list[tuple[str, ParsedFile]]) -> Schema:
     for name, definition in merged.items():
         if definition is not declared[name]:
             source_map.note(definition, source_map.locate(declared[name]))
-    schema = Schema(definitions=tuple(merged.values()), caveats=tuple(caveats.values()))
+    schema = Schema(
+        definitions=tuple(merged.values()), caveats=tuple(caveats.values()), semantics="openfga"
+    )
     validate_model(schema, source_map)
     return schema
 
