@@ -41,6 +41,7 @@ from clove.relationships import (
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 from clove.schema.spicedb import parse_schema, print_schema
+from clove.storage.bulk import DEFAULT_BATCH_SIZE
 from clove.storage.memory import MemoryStore
 from clove.storage.protocol import Reader, Store
 
@@ -300,6 +301,47 @@ class Database:
         selected = _as_filter(filter) if filter is not None else RelationshipFilter()
         reader = self._reader(consistency)
         return reader.query(selected, after=None if after is None else after.key, limit=limit)
+
+    def import_relationships(
+        self,
+        relationships: Iterable[str | Relationship],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> str:
+        """Create many relationships at one new revision, all or nothing; return its token.
+
+        Like SpiceDB's ImportBulkRelationships: every relationship is checked against the
+        schema as it streams in, and a bad one, one that already exists or one the import
+        repeats fails the whole import with an error naming its row (counted from 1). On
+        PostgreSQL the stream goes through ``COPY`` ``batch_size`` rows at a time, so memory
+        stays flat however many millions are imported.
+        """
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        from clove._import_rows import validated_rows
+        from clove.storage.bulk import find_importer, import_by_write
+
+        types = self._typesystem(self._store.reader(self._fresh_head()))
+        rows = validated_rows(relationships, types)
+        importer = find_importer(self._store)
+        if importer is None:
+            revision = import_by_write(self._store, rows, batch_size=batch_size)
+        else:
+            revision = importer.import_rows(rows, batch_size=batch_size)
+        return self._token(revision)
+
+    def export_relationships(
+        self,
+        *,
+        consistency: ConsistencyArg = None,
+        filter: RelationshipFilter | str | None = None,
+    ) -> Iterator[Relationship]:
+        """Every relationship matching ``filter`` at one revision, streamed in key order.
+
+        Pages by key (no cursor held open between pages), so memory stays flat and the caller
+        may stop, or write, at any point; every page reads the same revision.
+        """
+        return self.read_relationships(filter, consistency=consistency)
 
     def delete_expired(self) -> int:
         """Remove expired relationships for good; returns how many."""
