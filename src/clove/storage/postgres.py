@@ -66,7 +66,7 @@ from clove.storage._rows import relationship_from_row as _relationship
 from clove.storage.bulk import ImportRow, describe_row
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore"]
+__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore", "describe_url"]
 
 DEFAULT_SCHEMA = "clove"
 
@@ -756,6 +756,33 @@ class PostgresStore:
                     column.append(value)
             cursor.execute(sql.insert, (revision, *columns))
 
+    # --- replication (storage.replicas) --------------------------------------------------
+
+    def replay_status(self) -> tuple[int, float]:
+        """The head revision this server holds, and how many seconds its replay trails.
+
+        The lag is 0 on a primary and on a standby that has replayed all the WAL it received;
+        otherwise it is the age of the last transaction it replayed (so a standby whose
+        replay is paused falls further behind by the second while the primary writes).
+        """
+        row = self._fetchall(self._replay_status_sql, ())[0]
+        head: int = row[0]
+        self._known_head = max(self._known_head, head)
+        return head, float(row[1])
+
+    @functools.cached_property
+    def _replay_status_sql(self) -> str:
+        return f"""
+            SELECT revision,
+                CASE WHEN NOT pg_is_in_recovery()
+                        OR coalesce(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), false)
+                    THEN 0
+                    ELSE coalesce(
+                        extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+                END
+            FROM "{self._schema}".head
+        """
+
     # --- bulk import (storage.bulk.BulkImporter) -----------------------------------------
 
     def import_rows(self, rows: Iterable[ImportRow], *, batch_size: int) -> int:
@@ -920,6 +947,11 @@ def _describe(conninfo: str) -> str:
     port = params.get("port") or 5432
     database = params.get("dbname") or params.get("user") or ""
     return f"postgresql://{host}:{port}/{database}"
+
+
+def describe_url(url: str) -> str:
+    """Where a Clove PostgreSQL URL points, for messages: never its password."""
+    return _describe(_split_schema(url)[0])
 
 
 def _lock_key(schema: str) -> int:
