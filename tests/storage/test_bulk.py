@@ -88,13 +88,13 @@ def test_a_bad_relationship_late_in_the_stream_leaves_nothing_written(db: Databa
 
 
 def test_a_syntax_error_names_its_row(db: Database) -> None:
-    with pytest.raises(RelationshipSyntaxError, match="^row 2: "):
+    with pytest.raises(RelationshipSyntaxError, match=r"^row 2: "):
         db.import_relationships(["document:a#viewer@user:ann", "document:a#viewer"])
     assert _all(db) == []
 
 
 def test_a_caveat_context_of_the_wrong_type_names_its_row(db: Database) -> None:
-    with pytest.raises(clove.ContextError, match="^row 1: "):
+    with pytest.raises(clove.ContextError, match=r"^row 1: "):
         db.import_relationships(['document:c#viewer@user:cat[at_most:{"limit":"x"}]'])
 
 
