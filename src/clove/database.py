@@ -43,12 +43,16 @@ from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 from clove.schema.spicedb import print_schema
 from clove.schema.syntax import Syntax, parse_schema_text, parse_stored_schema
+from clove.storage.bulk import DEFAULT_BATCH_SIZE
 from clove.storage.memory import MemoryStore
 from clove.storage.overlay import OverlayReader
 from clove.storage.protocol import Reader, Store
+from clove.storage.replicas import ReplicaRouting
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
 DEFAULT_QUANTUM = 0.005
+# How far (seconds) a replica's replay may trail for it to serve "minimize latency" reads.
+DEFAULT_MAX_REPLICA_LAG = 5.0
 _PARSE_MEMO_SIZE = 65_536
 
 
@@ -99,13 +103,58 @@ UpdateArg = str | Relationship | RelationshipUpdate
 ContextualArg = Iterable[Relationship | str]
 
 
-def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:
+def open(
+    url: str = "memory",
+    *,
+    quantum: float = DEFAULT_QUANTUM,
+    replicas: Sequence[str] = (),
+    max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
+) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
-    or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema)."""
-    return Database(_open_store(url), quantum=quantum)
+    or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema).
+
+    ``replicas`` (PostgreSQL only) are streaming standbys of that database, as URLs; the URL
+    may name them too (``?replica=host[:port]``, repeated). Reads that allow staleness go to
+    a replica that has replayed the revision they need; see ``clove.storage.replicas``.
+    ``max_replica_lag`` (seconds) bounds how far behind a "minimize latency" read may be.
+    """
+    return Database(_open_store(url, replicas), quantum=quantum, max_replica_lag=max_replica_lag)
 
 
-def _open_store(url: str) -> Store:
+def _open_store(url: str, replicas: Sequence[str] = ()) -> Store:
+    if url.startswith(("postgresql://", "postgres://")):
+        from clove.storage.replicas import split_replica_urls
+
+        url, named = split_replica_urls(url)
+        replicas = [*replicas, *named]
+        if replicas:
+            return _replicated_postgres(url, replicas)
+    elif replicas:
+        raise InvalidInputError("read replicas need a postgresql:// database URL")
+    return _open_single_store(url)
+
+
+def _replicated_postgres(url: str, replicas: Sequence[str]) -> Store:
+    from clove.storage.cache import CachedStore
+    from clove.storage.postgres import PostgresStore, describe_url
+    from clove.storage.replicas import ReplicaProbe, ReplicatedStore
+
+    primary = PostgresStore(url)
+
+    def open_replica(replica_url: str) -> tuple[Store, ReplicaProbe]:
+        # Each replica keeps its own read cache, fed by its own change feed. Standbys
+        # cannot migrate; a short timeout keeps a dead one from stalling a request for long.
+        replica = PostgresStore(
+            replica_url, schema=primary.schema, migrate=False, connect_timeout=1.0
+        )
+        return CachedStore(replica, replica), replica
+
+    return ReplicatedStore(
+        CachedStore(primary, primary), replicas, open_replica=open_replica, describe=describe_url
+    )
+
+
+def _open_single_store(url: str) -> Store:
     if url in ("memory", "memory://", ":memory:"):
         return MemoryStore()
     if url.startswith("sqlite://"):
@@ -140,9 +189,17 @@ def _sqlite(path: str) -> Store:
 class Database:
     """Schema, relationships and permission questions over one store."""
 
-    def __init__(self, store: Store, *, quantum: float = DEFAULT_QUANTUM) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        quantum: float = DEFAULT_QUANTUM,
+        max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
+    ) -> None:
         self._store = store
         self._quantum = quantum
+        self._routing = store if isinstance(store, ReplicaRouting) else None
+        self._max_replica_lag = max_replica_lag
         self._head = 0
         self._head_seen_at = float("-inf")
         self._written = 0
@@ -203,6 +260,10 @@ class Database:
         return self._fresh_head()
 
     def _reader(self, consistency: ConsistencyArg) -> Reader:
+        if self._routing is not None:
+            reader = self._replica_reader(self._routing, consistency)
+            if reader is not None:
+                return reader
         return self._store.reader(self._revision(consistency))
 
     def _evaluation(
@@ -218,6 +279,22 @@ class Database:
         if types.openfga:
             reader = TypeRestrictedReader(reader, types)
         return _with_contextual(reader, types, contextual), types
+
+    def _replica_reader(
+        self, routing: ReplicaRouting, consistency: ConsistencyArg
+    ) -> Reader | None:
+        """A replica's reader when ``consistency`` allows one and a replica has caught up."""
+        if isinstance(consistency, Consistency):
+            if consistency.kind in ("at_least_as_fresh", "at_exact_snapshot"):
+                wanted = decode_token(_token(consistency), self._store.store_id)
+                exact = consistency.kind == "at_exact_snapshot"
+                return routing.replica_reader(wanted, exact=exact, max_lag=None)
+            if consistency.kind != "minimize_latency":
+                return None
+        elif consistency is not None and consistency != "minimize_latency":
+            return None  # "full", or unknown (``_revision`` says so)
+        # Never older than this handle's own writes; otherwise as fresh as the replica is.
+        return routing.replica_reader(self._written, exact=False, max_lag=self._max_replica_lag)
 
     def _typesystem(self, reader: Reader) -> TypeSystem:
         """The compiled schema in force at the reader's revision (revisions never change)."""
@@ -325,6 +402,47 @@ class Database:
         selected = _as_filter(filter) if filter is not None else RelationshipFilter()
         reader = self._reader(consistency)
         return reader.query(selected, after=None if after is None else after.key, limit=limit)
+
+    def import_relationships(
+        self,
+        relationships: Iterable[str | Relationship],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> str:
+        """Create many relationships at one new revision, all or nothing; return its token.
+
+        Like SpiceDB's ImportBulkRelationships: every relationship is checked against the
+        schema as it streams in, and a bad one, one that already exists or one the import
+        repeats fails the whole import with an error naming its row (counted from 1). On
+        PostgreSQL the stream goes through ``COPY`` ``batch_size`` rows at a time, so memory
+        stays flat however many millions are imported.
+        """
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
+        from clove._import_rows import validated_rows
+        from clove.storage.bulk import find_importer, import_by_write
+
+        types = self._typesystem(self._store.reader(self._fresh_head()))
+        rows = validated_rows(relationships, types)
+        importer = find_importer(self._store)
+        if importer is None:
+            revision = import_by_write(self._store, rows, batch_size=batch_size)
+        else:
+            revision = importer.import_rows(rows, batch_size=batch_size)
+        return self._token(revision)
+
+    def export_relationships(
+        self,
+        *,
+        consistency: ConsistencyArg = None,
+        filter: RelationshipFilter | str | None = None,
+    ) -> Iterator[Relationship]:
+        """Every relationship matching ``filter`` at one revision, streamed in key order.
+
+        Pages by key (no cursor held open between pages), so memory stays flat and the caller
+        may stop, or write, at any point; every page reads the same revision.
+        """
+        return self.read_relationships(filter, consistency=consistency)
 
     def delete_expired(self) -> int:
         """Remove expired relationships for good; returns how many."""

@@ -180,6 +180,23 @@ def parse_relationship(text: str) -> Relationship:
     )
 
 
+def parse_plain_key(text: str) -> tuple[str, str, str, str, str, str] | None:
+    """The key of ``text`` when it is a plain relationship (no caveat, no expiration).
+
+    None when it is anything else, well-formed or not: then ``parse_relationship`` decides.
+    The bulk-import fast path, which skips building a ``Relationship`` per line.
+    """
+    match = _RELATIONSHIP_RE.fullmatch(text)
+    if match is None:
+        return None
+    rtype, rid, rel, stype, sid, srel = match.group("rtype", "rid", "rel", "stype", "sid", "srel")
+    if srel is None:
+        srel = ELLIPSIS
+    elif sid == WILDCARD and srel != ELLIPSIS:
+        return None
+    return (rtype, rid, rel, stype, sid, srel)
+
+
 def _parse_context(rest: str, text: str) -> tuple[dict[str, Any], str]:
     """Decode the JSON object that opens ``rest``; return it and what follows its ``]``."""
     try:

@@ -148,6 +148,25 @@ def _parser() -> argparse.ArgumentParser:
     with_db(sub)
     sub.add_argument("filter")
     sub.set_defaults(run=_relationships_delete)
+    sub = rel_commands.add_parser(
+        "import",
+        help="create relationships from FILE (one per line, or - for stdin), all or nothing",
+    )
+    with_db(sub)
+    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("--batch-size", type=int, default=10_000)
+    sub.add_argument(
+        "--progress", action="store_true", help="show progress even when stderr is not a TTY"
+    )
+    sub.set_defaults(run=_relationships_import)
+    sub = rel_commands.add_parser("export", help="print every relationship, one per line")
+    with_db(sub)
+    sub.add_argument("filter", nargs="?", help="only relationships matching this filter")
+    sub.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    sub.add_argument(
+        "--progress", action="store_true", help="show progress even when stderr is not a TTY"
+    )
+    sub.set_defaults(run=_relationships_export)
     return parser
 
 
@@ -359,6 +378,42 @@ def _relationships_read(args: argparse.Namespace) -> int:
 def _relationships_delete(args: argparse.Namespace) -> int:
     with clove.open(args.db) as db:
         print(db.delete_relationships(args.filter))
+    return 0
+
+
+def _relationships_import(args: argparse.Namespace) -> int:
+    from clove.cli._progress import Progress, relationship_lines
+
+    progress = Progress("imported", enabled=args.progress or sys.stderr.isatty())
+    with clove.open(args.db) as db:
+        if args.file == "-":
+            lines = relationship_lines(sys.stdin, progress)
+            token = db.import_relationships(lines, batch_size=args.batch_size)
+        else:
+            with Path(args.file).open(encoding="utf-8") as source:
+                lines = relationship_lines(source, progress)
+                token = db.import_relationships(lines, batch_size=args.batch_size)
+    progress.finish()
+    print(token)
+    return 0
+
+
+def _relationships_export(args: argparse.Namespace) -> int:
+    from clove.cli._progress import Progress
+
+    progress = Progress("exported", enabled=args.progress or sys.stderr.isatty())
+    with clove.open(args.db) as db:
+        found = db.export_relationships(consistency="full", filter=args.filter)
+        if args.output is None:
+            for rel in found:
+                sys.stdout.write(f"{rel}\n")
+                progress.advance()
+        else:
+            with Path(args.output).open("w", encoding="utf-8") as output:
+                for rel in found:
+                    output.write(f"{rel}\n")
+                    progress.advance()
+    progress.finish()
     return 0
 
 

@@ -25,10 +25,11 @@ byte order of UTF-8, which is code-point order, the order of Python's ``str`` an
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -62,9 +63,10 @@ from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
+from clove.storage.bulk import ImportRow, describe_row
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore"]
+__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore", "describe_url"]
 
 DEFAULT_SCHEMA = "clove"
 
@@ -754,6 +756,103 @@ class PostgresStore:
                     column.append(value)
             cursor.execute(sql.insert, (revision, *columns))
 
+    # --- replication (storage.replicas) --------------------------------------------------
+
+    def replay_status(self) -> tuple[int, float]:
+        """The head revision this server holds, and how many seconds its replay trails.
+
+        The lag is 0 on a primary and on a standby that has replayed all the WAL it received;
+        otherwise it is the age of the last transaction it replayed (so a standby whose
+        replay is paused falls further behind by the second while the primary writes).
+        """
+        row = self._fetchall(self._replay_status_sql, ())[0]
+        head: int = row[0]
+        self._known_head = max(self._known_head, head)
+        return head, float(row[1])
+
+    @functools.cached_property
+    def _replay_status_sql(self) -> str:
+        return f"""
+            SELECT revision,
+                CASE WHEN NOT pg_is_in_recovery()
+                        OR coalesce(pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn(), false)
+                    THEN 0
+                    ELSE coalesce(
+                        extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+                END
+            FROM "{self._schema}".head
+        """
+
+    # --- bulk import (storage.bulk.BulkImporter) -----------------------------------------
+
+    def import_rows(self, rows: Iterable[ImportRow], *, batch_size: int) -> int:
+        """Create every row at one new revision, all or nothing (``storage.bulk``).
+
+        The rows stream through ``COPY`` into a temporary staging table (no WAL, no lock on
+        the store), ``batch_size`` at a time; only then does the import take the writers'
+        lock, check the staged keys against the live ones in one join, and move everything
+        across with one ``INSERT ... SELECT`` in key order. A repeated key surfaces as the
+        primary key's unique violation, after which a savepoint lets us name the row.
+        """
+        now_micros = _now_micros()
+        with self._transaction() as connection:
+            cursor = connection.cursor()
+            cursor.execute(_CREATE_STAGING)
+            with cursor.copy(_COPY_STAGING) as copy:
+                number = 0
+                iterator = iter(rows)
+                while batch := list(islice(iterator, batch_size)):
+                    for row in batch:
+                        number += 1
+                        copy.write_row((number, *row))
+            # Row counts for the planner: the joins below are only as good as its estimates.
+            cursor.execute(f"ANALYZE {_STAGING}")
+            cursor.execute(self._write_settings)
+            head = cursor.execute(self._sql.next_revision).fetchone()
+            if head is None:
+                raise CloveInternalError(f"the head row of schema {self._schema!r} is missing")
+            revision: int = head[0]
+            clash = cursor.execute(self._import_sql.retire_live, (revision, now_micros)).fetchone()
+            if clash is not None:
+                staged = self._staged_row(cursor, clash[0])
+                message = f"row {clash[0]}: relationship {staged} already exists"
+                raise RelationshipExistsError(message)
+            try:
+                with connection.transaction():
+                    cursor.execute(self._import_sql.insert, (revision,))
+            except psycopg.errors.UniqueViolation:
+                repeated = cursor.execute(_FIRST_REPEAT).fetchone()
+                if repeated is None:
+                    raise
+                staged = self._staged_row(cursor, repeated[0])
+                message = (
+                    f"row {repeated[0]}: relationship {staged} is repeated"
+                    f" (first at row {repeated[1]})"
+                )
+                raise RelationshipExistsError(message) from None
+        self._known_head = max(self._known_head, revision)
+        if number >= _ANALYZE_AFTER_ROWS:
+            # Fresh statistics now, rather than plans made for a far smaller table until
+            # autovacuum gets round to it (a key-order scan planned as a full sort, say).
+            try:
+                with self._pool.connection() as connection:
+                    connection.execute(f"ANALYZE {self._sql.table}")
+            except psycopg.Error as error:
+                raise self._storage_error(error) from error
+        return revision
+
+    @functools.cached_property
+    def _import_sql(self) -> _ImportStatements:
+        return _ImportStatements(self._sql.table)
+
+    def _staged_row(self, cursor: psycopg.Cursor[_Row], number: int) -> str:
+        row = cursor.execute(
+            f"SELECT {_ALL_COLUMNS} FROM {_STAGING} WHERE ordinal = %s", (number,)
+        ).fetchone()
+        if row is None:
+            raise CloveInternalError(f"staged row {number} of an import is missing")
+        return describe_row(row)
+
     def _storage_error(self, error: psycopg.Error) -> StorageError:
         if self._closed:
             return StorageError("the store is closed")
@@ -762,6 +861,55 @@ class PostgresStore:
                 f"timed out waiting for another writer at {self._where} ({error})".strip()
             )
         return StorageError(f"PostgreSQL at {self._where}: {error}")
+
+
+# Bulk import: the staging table lives in the importing session and dies with its transaction.
+_STAGING = "pg_temp.clove_import"
+_CREATE_STAGING = f"""
+    CREATE TEMPORARY TABLE clove_import (
+        ordinal bigint NOT NULL,
+        {", ".join(f'{name} text COLLATE "C" NOT NULL' for name in _KEY_NAMES)},
+        caveat_name text COLLATE "C",
+        caveat_context text,
+        expiration bigint
+    ) ON COMMIT DROP
+"""
+# An import this large refreshes the table's statistics when it is done.
+_ANALYZE_AFTER_ROWS = 10_000
+_COPY_STAGING = f"COPY {_STAGING} (ordinal, {_ALL_COLUMNS}) FROM STDIN"
+# The first staged row whose key an earlier staged row already has, and that earlier row.
+_FIRST_REPEAT = f"""
+    SELECT ordinal, first FROM (
+        SELECT ordinal, min(ordinal) OVER (PARTITION BY {_KEY_COLUMNS}) AS first
+        FROM {_STAGING}
+    ) AS numbered
+    WHERE ordinal <> first ORDER BY ordinal LIMIT 1
+"""
+
+
+class _ImportStatements:
+    """The SQL moving a staged import into one store's table."""
+
+    def __init__(self, table: str) -> None:
+        match = " AND ".join(f"r.{name} = s.{name}" for name in _KEY_NAMES)
+        # Retire the live versions of staged keys (a relationship that expired but was never
+        # collected) and return the first staged row whose key is live and unexpired: then
+        # the import fails, and the retirement rolls back with it.
+        self.retire_live = f"""
+            WITH retired AS (
+                UPDATE {table} AS r SET deleted_revision = %s
+                FROM {_STAGING} AS s
+                WHERE {match} AND r.deleted_revision = {_LIVE}
+                RETURNING s.ordinal, r.expiration
+            )
+            SELECT ordinal FROM retired WHERE expiration IS NULL OR expiration > %s
+            ORDER BY ordinal LIMIT 1
+        """
+        self.insert = f"""
+            INSERT INTO {table} ({_ALL_COLUMNS}, created_revision, deleted_revision)
+            SELECT {_ALL_COLUMNS}, %s::bigint, {_LIVE}
+            FROM {_STAGING}
+        """
 
 
 def _split_schema(dsn: str) -> tuple[str, str | None]:
@@ -799,6 +947,11 @@ def _describe(conninfo: str) -> str:
     port = params.get("port") or 5432
     database = params.get("dbname") or params.get("user") or ""
     return f"postgresql://{host}:{port}/{database}"
+
+
+def describe_url(url: str) -> str:
+    """Where a Clove PostgreSQL URL points, for messages: never its password."""
+    return _describe(_split_schema(url)[0])
 
 
 def _lock_key(schema: str) -> int:

@@ -20,8 +20,9 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Literal
 
 from clove.errors import (
@@ -46,6 +47,7 @@ from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
+from clove.storage.bulk import ImportRow, describe_row
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
 __all__ = ["SqliteReader", "SqliteStore"]
@@ -469,6 +471,63 @@ class SqliteStore:
                 connection.close()
             self._connections.clear()
 
+    # --- bulk import (storage.bulk.BulkImporter) -----------------------------------------
+
+    def import_rows(self, rows: Iterable[ImportRow], *, batch_size: int) -> int:
+        """Create every row at one new revision, all or nothing (``storage.bulk``).
+
+        The rows go first into a temporary staging table of this thread's connection, in a
+        transaction of their own that locks nothing in the store; only the final step (check
+        the staged keys against the live ones, move them across) holds the write lock.
+        """
+        connection = self._connection()
+        try:
+            connection.execute(_CREATE_STAGING)
+            connection.execute(f"DELETE FROM {_STAGING}")
+            number = 0
+            with _Staging(connection):
+                iterator = iter(rows)
+                while batch := list(islice(iterator, batch_size)):
+                    start = number + 1
+                    number += len(batch)
+                    connection.executemany(
+                        _STAGE_SQL, [(n, *row) for n, row in enumerate(batch, start=start)]
+                    )
+            # A unique index is the cheapest way to find a repeated key, and the join below
+            # needs an index on the staged keys anyway.
+            try:
+                connection.execute(_STAGING_INDEX_SQL)
+            except sqlite3.IntegrityError:
+                first, repeated = connection.execute(_FIRST_REPEAT_SQL).fetchone()
+                message = (
+                    f"row {repeated}: relationship {_staged_row(connection, repeated)}"
+                    f" is repeated (first at row {first})"
+                )
+                raise RelationshipExistsError(message) from None
+            now_micros = _now_micros()
+            with self._write_lock, self._transaction() as transaction:
+                revision: int = transaction.execute(_HEAD_SQL).fetchone()[0] + 1
+                expired: list[RelationshipKey] = []
+                for number_found, expiration, *key in transaction.execute(_STAGED_LIVE_SQL):
+                    if expiration is None or expiration > now_micros:
+                        staged = _staged_row(transaction, number_found)
+                        message = f"row {number_found}: relationship {staged} already exists"
+                        raise RelationshipExistsError(message)
+                    expired.append((key[0], key[1], key[2], key[3], key[4], key[5]))
+                transaction.executemany(_RETIRE_SQL, [(revision, *key) for key in expired])
+                transaction.execute(_INSERT_STAGED_SQL, (revision,))
+                transaction.execute(
+                    "INSERT INTO revisions (revision, committed_at) VALUES (?, ?)",
+                    (revision, _now_micros()),
+                )
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute(f"DROP TABLE IF EXISTS {_STAGING}")
+        self._known_head = max(self._known_head, revision)
+        return revision
+
     # --- connections and transactions ---------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
@@ -574,6 +633,60 @@ class SqliteStore:
             ).fetchone()[0]
             self._known_head = connection.execute(_HEAD_SQL).fetchone()[0]
         return store_id
+
+
+# Bulk import: a staging table in the connection's temporary database.
+_STAGING = "temp.clove_import"
+_CREATE_STAGING = f"""
+    CREATE TEMPORARY TABLE IF NOT EXISTS clove_import (
+        ordinal INTEGER PRIMARY KEY, {_ALL_COLUMNS}
+    )
+"""
+_STAGE_SQL = f"INSERT INTO {_STAGING} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_STAGING_INDEX_SQL = f"CREATE UNIQUE INDEX temp.clove_import_keys ON clove_import ({_KEY_COLUMNS})"
+_FIRST_REPEAT_SQL = f"""
+    SELECT min(a.ordinal), b.ordinal FROM {_STAGING} AS a JOIN {_STAGING} AS b
+        USING ({_KEY_COLUMNS})
+    WHERE a.ordinal < b.ordinal
+    GROUP BY b.ordinal ORDER BY b.ordinal LIMIT 1
+"""
+# Staged rows whose key has a live version (expired or not), smallest row first.
+_STAGED_LIVE_SQL = f"""
+    SELECT s.ordinal, r.expiration, {", ".join(f"r.{name}" for name in _KEY_NAMES)}
+    FROM {_STAGING} AS s JOIN relationships AS r USING ({_KEY_COLUMNS})
+    WHERE r.deleted_revision = {_LIVE}
+    ORDER BY s.ordinal
+"""
+_INSERT_STAGED_SQL = f"""
+    INSERT INTO relationships ({_ALL_COLUMNS}, created_revision, deleted_revision)
+    SELECT {_ALL_COLUMNS}, ?, {_LIVE} FROM {_STAGING}
+"""
+
+
+def _staged_row(connection: sqlite3.Connection, number: int) -> str:
+    row = connection.execute(
+        f"SELECT {_ALL_COLUMNS} FROM {_STAGING} WHERE ordinal = ?", (number,)
+    ).fetchone()
+    return describe_row(row)
+
+
+class _Staging:
+    """A plain ``BEGIN`` ... ``COMMIT`` around staging: it writes only the temporary
+    database, so it takes no lock that would hold off the store's other writers."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> None:
+        self._connection.execute("BEGIN")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self._connection.execute("COMMIT")
+        elif self._connection.in_transaction:
+            self._connection.execute("ROLLBACK")
 
 
 class _Transaction:
