@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +24,10 @@ from clove.engine.resources import lookup_resources as run_lookup_resources
 from clove.engine.subjects import lookup_subjects as run_lookup_subjects
 from clove.engine.typesystem import TypeSystem
 from clove.errors import (
+    CloveError,
     InvalidInputError,
     SchemaError,
+    StorageError,
     ValidationError,
 )
 from clove.relationships import (
@@ -41,8 +46,12 @@ from clove.relationships import (
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 from clove.schema.spicedb import parse_schema, print_schema
+from clove.storage.history import DEFAULT_GC_WINDOW, ChangeLog, GarbageCollector, GarbageReport
 from clove.storage.memory import MemoryStore
 from clove.storage.protocol import Reader, Store
+from clove.watch import Watch
+
+_log = logging.getLogger("clove")
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
 DEFAULT_QUANTUM = 0.005
@@ -95,49 +104,77 @@ ConsistencyArg = Consistency | str | None
 UpdateArg = str | Relationship | RelationshipUpdate
 
 
-def open(url: str = "memory", *, quantum: float = DEFAULT_QUANTUM) -> Database:
+def open(
+    url: str = "memory",
+    *,
+    quantum: float = DEFAULT_QUANTUM,
+    migrate: bool = True,
+    gc_window: timedelta = DEFAULT_GC_WINDOW,
+    gc_interval: timedelta | None = None,
+) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
-    or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema)."""
-    return Database(_open_store(url), quantum=quantum)
+    or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema).
+
+    ``migrate`` False refuses a database whose storage format is behind this Clove, for
+    deployments that run ``clove migrate`` as a separate step. ``gc_window`` is how much
+    history ``collect_garbage`` keeps (tokens and watches older than it stop working);
+    ``gc_interval`` runs that collection in a background thread every so often.
+    """
+    store = _open_store(url, migrate=migrate, gc_window=gc_window)
+    return Database(store, quantum=quantum, gc_interval=gc_interval)
 
 
-def _open_store(url: str) -> Store:
+def _open_store(
+    url: str, *, migrate: bool = True, gc_window: timedelta = DEFAULT_GC_WINDOW
+) -> Store:
     if url in ("memory", "memory://", ":memory:"):
-        return MemoryStore()
+        return MemoryStore(gc_window=gc_window)
     if url.startswith("sqlite://"):
         path = url[len("sqlite://") :]
         if not path:
             raise InvalidInputError(f"no file path in {url!r}")
-        return _sqlite(path)
+        return _sqlite(path, migrate=migrate, gc_window=gc_window)
     if url.startswith(("postgresql://", "postgres://")):
         # PostgreSQL behind the shared read cache; ``?schema=NAME`` picks the tables' schema.
         from clove.storage.cache import CachedStore
         from clove.storage.postgres import PostgresStore
 
-        postgres = PostgresStore(url)
+        postgres = PostgresStore(url, migrate=migrate, gc_window=gc_window)
         return CachedStore(postgres, postgres)
     if "://" not in url:
-        return _sqlite(url)
+        return _sqlite(url, migrate=migrate, gc_window=gc_window)
     raise InvalidInputError(
         f"unsupported database URL {url!r}: use memory, sqlite:///path or postgresql://..."
     )
 
 
-def _sqlite(path: str) -> Store:
+def _sqlite(path: str, *, migrate: bool, gc_window: timedelta) -> Store:
     from clove.storage.cache import CachedStore
     from clove.storage.sqlite import SqliteStore
 
     file = Path(path).expanduser()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(file)
+    if migrate:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(file, migrate=migrate, gc_window=gc_window)
     return CachedStore(store, store)
 
 
 class Database:
     """Schema, relationships and permission questions over one store."""
 
-    def __init__(self, store: Store, *, quantum: float = DEFAULT_QUANTUM) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        quantum: float = DEFAULT_QUANTUM,
+        gc_interval: timedelta | None = None,
+    ) -> None:
         self._store = store
+        self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
+        self._collector_stop = threading.Event()
+        self._collector: threading.Thread | None = None
+        if gc_interval is not None:
+            self._start_collector(gc_interval)
         self._quantum = quantum
         self._head = 0
         self._head_seen_at = float("-inf")
@@ -150,6 +187,11 @@ class Database:
     # --- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._collector_stop.set()
+        if self._collector is not None and self._collector is not threading.current_thread():
+            self._collector.join()
+        for watch in list(self._watches):
+            watch.close()
         self._store.close()
 
     def __enter__(self) -> Database:
@@ -304,6 +346,76 @@ class Database:
     def delete_expired(self) -> int:
         """Remove expired relationships for good; returns how many."""
         return self._store.delete_expired(datetime.now(UTC))
+
+    # --- history: watch and garbage collection ---------------------------------------------
+
+    def watch(
+        self,
+        *,
+        after: str | None = None,
+        filter: RelationshipFilter | str | None = None,
+        schema_changes: bool = True,
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> Watch:
+        """Every change committed after ``after`` (a token; None: from now), as it commits.
+
+        Returns a blocking iterator of ``WatchEvent``, one per write, in revision order
+        (see ``clove.watch``). ``filter`` keeps only the relationship updates it matches
+        (writes with none left are skipped); ``schema_changes`` False leaves schema writes
+        out. Iteration ends on ``close()`` of the watch or of this database, when ``stop``
+        is set, or after ``timeout`` seconds without an event. A token older than the
+        garbage-collection window raises RevisionUnavailableError, here or from ``next``.
+        """
+        log = self._store
+        if not isinstance(log, ChangeLog):
+            raise StorageError(f"{type(log).__name__} keeps no change log to watch")
+        if after is None:
+            start = self._fresh_head()
+        else:
+            start = decode_token(after, self._store.store_id)
+            # An empty range: checks the start is committed and not garbage-collected.
+            log.changes(start, start)
+        watch = Watch(
+            log,
+            self._store.head_revision,
+            self._store.store_id,
+            after=start,
+            filter=None if filter is None else _as_filter(filter),
+            schema_changes=schema_changes,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            stop=stop,
+        )
+        self._watches.add(watch)
+        return watch
+
+    def collect_garbage(self, *, now: datetime | None = None) -> GarbageReport:
+        """Forget history older than the GC window and relationships expired by ``now``.
+
+        Tokens and watches from before the window fail with RevisionUnavailableError from
+        then on; reads at newer tokens see exactly what they saw before.
+        """
+        store = self._store
+        if not isinstance(store, GarbageCollector):
+            raise StorageError(f"{type(store).__name__} does not collect garbage")
+        return store.collect_garbage(datetime.now(UTC) if now is None else now)
+
+    def _start_collector(self, interval: timedelta) -> None:
+        seconds = interval.total_seconds()
+        if seconds <= 0:
+            raise InvalidInputError(f"gc_interval must be positive, not {interval}")
+
+        def collect() -> None:
+            while not self._collector_stop.wait(seconds):
+                try:
+                    self.collect_garbage()
+                except CloveError as error:  # the next round may succeed; say why this failed
+                    _log.warning("garbage collection failed: %s", error)
+
+        self._collector = threading.Thread(target=collect, name="clove-gc", daemon=True)
+        self._collector.start()
 
     # --- questions ------------------------------------------------------------------------
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -62,9 +63,17 @@ from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
+from clove.storage.history import (
+    DEFAULT_GC_WINDOW,
+    GarbageReport,
+    RetentionGuard,
+    RevisionChanges,
+    changes_from_versions,
+    require_retained,
+)
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore"]
+__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore", "migration_status"]
 
 DEFAULT_SCHEMA = "clove"
 
@@ -249,6 +258,28 @@ class _Statements:
                         %s::text[], %s::text[], %s::text[], %s::bigint[])
         """
         self.delete_expired = f"DELETE FROM {table} WHERE expiration <= %s"
+        # History: the change log and garbage collection.
+        self.oldest = f"SELECT value FROM {s}.metadata WHERE key = 'oldest_revision'"
+        self.set_oldest = f"""
+            INSERT INTO {s}.metadata (key, value) VALUES ('oldest_revision', %s)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+        """
+        self.commits = (
+            f"SELECT revision, committed_at FROM {s}.revisions"
+            " WHERE revision > %s AND revision <= %s ORDER BY revision"
+        )
+        self.schemas_since = (
+            f"SELECT revision, text FROM {s}.schemas WHERE revision > %s AND revision <= %s"
+        )
+        self.first_young = f"SELECT min(revision) FROM {s}.revisions WHERE committed_at > %s"
+        self.drop_retired = (
+            f"DELETE FROM {table} WHERE deleted_revision <= %s AND deleted_revision <> {_LIVE}"
+        )
+        self.drop_revisions = f"DELETE FROM {s}.revisions WHERE revision < %s"
+        self.drop_schemas = f"""
+            DELETE FROM {s}.schemas
+            WHERE revision < (SELECT max(revision) FROM {s}.schemas WHERE revision <= %s)
+        """
 
 
 def _per_key(table: str, condition: str, columns: str) -> str:
@@ -408,7 +439,8 @@ class PostgresStore:
 
     ``migrate`` applies pending storage migrations on open (serialized between processes by
     an advisory lock); with False, opening a store that is not fully migrated raises
-    StorageError, for deployments that migrate in a separate step. ``min_connections`` and
+    StorageError naming ``clove migrate``, for deployments that migrate in a separate step.
+    ``gc_window`` is how much history ``collect_garbage`` keeps. ``min_connections`` and
     ``max_connections`` size the connection pool; ``connect_timeout`` bounds how long opening
     and each wait for a pooled connection take; ``lock_timeout`` bounds how long a write
     waits for the writer before it (seconds) before raising StorageError.
@@ -431,7 +463,10 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         lock_timeout: float = 60.0,
         prepared_statements: bool = False,
+        gc_window: timedelta = DEFAULT_GC_WINDOW,
     ) -> None:
+        self._gc_window = gc_window
+        self._guard = RetentionGuard(gc_window)
         conninfo, url_schema = _split_schema(dsn)
         if schema is not None and url_schema is not None and schema != url_schema:
             message = f"schema {schema!r} given, but the URL names schema {url_schema!r}"
@@ -490,8 +525,10 @@ class PostgresStore:
         return self._schema
 
     def head_revision(self) -> int:
+        since = time.monotonic()
         head: int = self._fetchall(self._sql.head, ())[0][0]
         self._known_head = max(self._known_head, head)
+        self._guard.saw_head(head, since)
         return head
 
     def reader(self, revision: int) -> PostgresReader:
@@ -501,6 +538,8 @@ class PostgresStore:
         if revision > self._known_head:
             self.head_revision()
         require_revision(revision, self._known_head)
+        if not self._guard.retained(revision):
+            require_retained(revision, self.oldest_revision(), self._gc_window)
         return PostgresReader(self, revision, now)
 
     def write(
@@ -514,6 +553,7 @@ class PostgresStore:
     ) -> int:
         now_micros = _now_micros() if now is None else _micros(now)
         sql = self._sql
+        since = time.monotonic()
         with self._transaction() as connection:
             cursor = connection.cursor()
             cursor.execute(self._write_settings)
@@ -538,6 +578,7 @@ class PostgresStore:
             if schema_text is not None:
                 cursor.execute(sql.insert_schema, (revision, schema_text))
         self._known_head = max(self._known_head, revision)
+        self._guard.saw_head(revision, since)
         return revision
 
     def changed_sets(self, after: int, upto: int) -> set[tuple[str, str, str]] | None:
@@ -546,7 +587,8 @@ class PostgresStore:
         None when there are too many to list: the caller should forget everything.
         """
         rows = self._fetchall(self._sql.changed_sets, (after, upto, after, upto))
-        if len(rows) > _CHANGED_LIMIT:
+        # Checked after reading: garbage collection may have removed some of the versions.
+        if len(rows) > _CHANGED_LIMIT or not self._kept_since(after):
             return None
         return {(row[0], row[1], row[2]) for row in rows}
 
@@ -564,6 +606,95 @@ class PostgresStore:
             return
         self._closed = True
         self._pool.close()
+
+    # --- history: the change log (Watch) and garbage collection ---------------------------
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._gc_window
+
+    def oldest_revision(self) -> int:
+        rows = self._fetchall(self._sql.oldest, ())
+        return int(rows[0][0]) if rows else 0
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        if upto > self._known_head:
+            self.head_revision()
+        require_revision(upto, self._known_head)
+        conditions, filter_params = _filter_sql(filter or RelationshipFilter())
+        where = "".join(f" AND {condition}" for condition in conditions)
+        table = self._sql.table
+        sql = f"""
+            SELECT {_ALL_COLUMNS}, created_revision, false FROM {table}
+                WHERE created_revision > %s AND created_revision <= %s{where}
+            UNION ALL
+            SELECT {_ALL_COLUMNS}, deleted_revision, true FROM {table}
+                WHERE deleted_revision > %s AND deleted_revision <= %s
+                    AND deleted_revision <> {_LIVE}{where}
+        """
+        rows = self._fetchall(sql, (after, upto, *filter_params, after, upto, *filter_params))
+        commits = self._fetchall(self._sql.commits, (after, upto))
+        schemas: dict[int, str] = dict(self._fetchall(self._sql.schemas_since, (after, upto)))
+        # Checked after reading: a collection that ran meanwhile may have removed versions.
+        if not self._kept_since(after):
+            require_retained(after, self.oldest_revision(), self._gc_window)
+        created: dict[int, list[Relationship]] = {}
+        retired: dict[int, list[Relationship]] = {}
+        for row in rows:
+            into = retired if row[10] else created
+            into.setdefault(row[9], []).append(_relationship(row[:9]))
+        found: list[RevisionChanges] = []
+        for revision, committed_at in commits:
+            schema_text = schemas.get(revision)
+            unchanged = revision not in created and revision not in retired
+            if filter is not None and schema_text is None and unchanged:
+                continue
+            found.append(
+                changes_from_versions(
+                    revision,
+                    committed_at.astimezone(UTC),
+                    created.get(revision, ()),
+                    retired.get(revision, ()),
+                    schema_text,
+                )
+            )
+        return found
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        """Forget history older than the window before ``now`` and relationships expired at it.
+
+        One transaction holding the writers' lock: readers see the old or the new state.
+        """
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        sql = self._sql
+        with self._transaction() as connection:
+            connection.execute(self._write_settings)
+            locked = connection.execute(sql.lock_head).fetchone()
+            head: int = 0 if locked is None else locked[0]
+            young = connection.execute(sql.first_young, (now - self._gc_window,)).fetchone()
+            previous = connection.execute(sql.oldest).fetchone()
+            oldest = head if young is None or young[0] is None else young[0] - 1
+            oldest = max(oldest, 0 if previous is None else int(previous[0]))
+            connection.execute(sql.set_oldest, (str(oldest),))
+            versions = connection.execute(sql.drop_retired, (oldest,)).rowcount
+            revisions = connection.execute(sql.drop_revisions, (oldest,)).rowcount
+            schemas = connection.execute(sql.drop_schemas, (oldest,)).rowcount
+            expired = connection.execute(sql.delete_expired, (_micros(now),)).rowcount
+        self._guard.forget()
+        return GarbageReport(
+            oldest_revision=oldest,
+            versions=versions,
+            revisions=revisions,
+            schemas=schemas,
+            expired=expired,
+        )
+
+    def _kept_since(self, revision: int) -> bool:
+        """Whether garbage collection has kept every version retired after ``revision``."""
+        return self._guard.retained(revision) or revision >= self.oldest_revision()
 
     # --- connections and transactions ---------------------------------------------------
 
@@ -617,8 +748,8 @@ class PostgresStore:
             if not (exists and exists[0]):
                 if not migrate:
                     raise StorageError(
-                        f"no Clove store in schema {self._schema!r} at {self._where}"
-                        " (open it once with migrate=True)"
+                        f"no Clove store in schema {self._schema!r} at {self._where}:"
+                        f" create it with {self._migrate_command()} (or open with migrate=True)"
                     )
                 schema_found = connection.execute(
                     "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
@@ -645,7 +776,8 @@ class PostgresStore:
             if version < len(_MIGRATIONS) and not migrate:
                 raise StorageError(
                     f"schema {self._schema!r} at {self._where} has storage format {version};"
-                    f" this version of Clove needs {len(_MIGRATIONS)} (open with migrate=True)"
+                    f" this version of Clove needs {len(_MIGRATIONS)}:"
+                    f" run {self._migrate_command()} (or open with migrate=True)"
                 )
             for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
                 for statement in statements:
@@ -660,6 +792,15 @@ class PostgresStore:
             if found_id is None or head is None:
                 raise StorageError(f"schema {self._schema!r} at {self._where} is damaged")
         return found_id[0], head[0]
+
+    def _migrate_command(self) -> str:
+        """The command that migrates this store, for messages (no password in it)."""
+        where = (
+            self._where
+            if self._schema == DEFAULT_SCHEMA
+            else f"{self._where}?schema={self._schema}"
+        )
+        return f"`clove migrate --db {where}`"
 
     def _check_precondition(
         self, cursor: psycopg.Cursor[_Row], precondition: Precondition, now_micros: int
@@ -762,6 +903,30 @@ class PostgresStore:
                 f"timed out waiting for another writer at {self._where} ({error})".strip()
             )
         return StorageError(f"PostgreSQL at {self._where}: {error}")
+
+
+def migration_status(dsn: str, *, schema: str | None = None) -> tuple[int, int]:
+    """The storage format of the store at ``dsn`` and the one this Clove needs (0: no store).
+
+    Reads only: nothing is created or changed.
+    """
+    conninfo, url_schema = _split_schema(dsn)
+    name = schema or url_schema or DEFAULT_SCHEMA
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise InvalidInputError(f"invalid PostgreSQL schema name {name!r}")
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            table = f'"{name}".clove_migrations'
+            exists = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+            version = 0
+            if exists and exists[0]:
+                row = connection.execute(
+                    f"SELECT coalesce(max(version), 0) FROM {table}"
+                ).fetchone()
+                version = 0 if row is None else int(row[0])
+    except psycopg.Error as error:
+        raise StorageError(f"cannot read the store at {_describe(conninfo)}: {error}") from error
+    return version, len(_MIGRATIONS)
 
 
 def _split_schema(dsn: str) -> tuple[str, str | None]:
