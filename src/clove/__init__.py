@@ -28,6 +28,7 @@ from clove.errors import (
     UnknownTypeError,
     ValidationError,
 )
+from clove.migrations import MigrationStatus
 from clove.relationships import (
     Operation,
     Precondition,
@@ -37,6 +38,8 @@ from clove.relationships import (
     RelationshipUpdate,
     parse_relationship,
 )
+from clove.storage.history import GarbageReport
+from clove.watch import Watch, WatchEvent
 
 __all__ = [
     "CaveatEvaluationError",
@@ -47,7 +50,9 @@ __all__ = [
     "ContextError",
     "Database",
     "ExpandNode",
+    "GarbageReport",
     "InvalidInputError",
+    "MigrationStatus",
     "Operation",
     "Permissionship",
     "Precondition",
@@ -68,6 +73,8 @@ __all__ = [
     "TokenError",
     "UnknownTypeError",
     "ValidationError",
+    "Watch",
+    "WatchEvent",
     "open",
     "parse_relationship",
 ]

@@ -141,7 +141,8 @@ def describe_window(window: timedelta) -> str:
     """``window`` for people: ``24h``, ``90m``, ``2.5s``."""
     seconds = window.total_seconds()
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
+        # Days only from two on: "24h" reads better than "1d".
+        if seconds >= max(size, 2 * size if unit == "d" else size) and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
 
