@@ -303,7 +303,7 @@ def _consume_with_reconnects(
         for count, event in enumerate(watch, start=1):
             received.append(event)
             token = event.token
-            if count == every:
+            if count == every or sum(len(e.updates) for e in received) >= expected:
                 break
         watch.close()
         if handle is not None:
