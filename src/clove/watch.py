@@ -89,8 +89,20 @@ class Watch:
 
     @property
     def revision(self) -> int:
-        """The revision this watch has read up to (events not yet taken excepted)."""
-        return self._after
+        """The revision up to which this watch has handed out every event it will ever give.
+
+        Past the last event's revision when later writes had nothing the filter selects.
+        """
+        return self._pending[0].revision - 1 if self._pending else self._after
+
+    @property
+    def token(self) -> str:
+        """A token for ``revision``: resuming from it skips nothing not yet handed out.
+
+        A filtered watch over a quiet stretch should save this rather than its last event's
+        token, which may grow older than the garbage-collection window.
+        """
+        return encode_token(self._store_id, self.revision)
 
     def close(self) -> None:
         """End the iteration; a ``next`` waiting in another thread returns promptly."""

@@ -59,9 +59,17 @@ def lines(events: list[WatchEvent]) -> list[str]:
     return found
 
 
-def drain(database: Database, after: str | None, **options: object) -> list[WatchEvent]:
+def drain(
+    database: Database,
+    after: str | None,
+    *,
+    filter: RelationshipFilter | str | None = None,
+    schema_changes: bool = True,
+) -> list[WatchEvent]:
     """Everything the watch has now: iterate until it has been idle briefly."""
-    with database.watch(after=after, timeout=0.3, poll_interval=0.02, **options) as watch:  # type: ignore[arg-type]
+    with database.watch(
+        after=after, filter=filter, schema_changes=schema_changes, timeout=0.3, poll_interval=0.02
+    ) as watch:
         return list(watch)
 
 
@@ -134,6 +142,21 @@ def test_a_watch_from_now_follows_new_commits_as_they_happen(db: Database) -> No
     assert [line.split(" ", 1)[1] for line in lines(received)] == [
         f"create doc:{i}#viewer@user:a" for i in range(5)
     ]
+
+
+def test_a_filtered_watch_advances_its_token_past_writes_it_skips(db: Database) -> None:
+    start = db.write_relationships([])
+    first = db.write_relationships(["doc:1#owner@user:a"])
+    db.write_relationships(["doc:2#viewer@user:a"])
+    db.write_relationships(["doc:3#viewer@user:a"])
+    with db.watch(after=start, filter="doc#owner", timeout=0.2, poll_interval=0.02) as watch:
+        assert watch.token == start
+        assert [e.token for e in watch] == [first]
+        resume = watch.token
+    later = db.write_relationships(["doc:4#owner@user:a"])
+    assert resume == clove.consistency.encode_token(db.store.store_id, watch.revision)
+    assert watch.revision == clove.consistency.decode_token(later, db.store.store_id) - 1
+    assert [e.token for e in drain(db, resume, filter="doc#owner")] == [later]
 
 
 def test_writes_that_change_nothing_make_no_event(db: Database) -> None:

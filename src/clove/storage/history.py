@@ -159,33 +159,44 @@ class RetentionGuard:
     When the guard cannot vouch for a revision, the store asks the database.
     """
 
-    __slots__ = ("_sightings", "_spacing", "_trust")
+    __slots__ = ("_oldest_head", "_oldest_until", "_sightings", "_spacing", "_trust")
 
     def __init__(self, window: timedelta) -> None:
         self._trust = window.total_seconds() / 2
         # One sighting per 1/64 of the trusted span is plenty: the oldest fresh one matters.
         self._spacing = self._trust / 64
         self._sightings: collections.deque[tuple[int, float]] = collections.deque()
+        # The oldest sighting and until when it is trusted: ``retained``'s fast path.
+        self._oldest_head = 0
+        self._oldest_until = float("-inf")
 
     def saw_head(self, head: int, since: float) -> None:
         """``head`` was the newest revision at some moment after ``since`` (monotonic)."""
         sightings = self._sightings
-        if sightings and since - sightings[-1][1] < self._spacing:
-            return
-        if sightings and head < sightings[-1][0]:
+        if sightings and (since - sightings[-1][1] < self._spacing or head < sightings[-1][0]):
             return
         sightings.append((head, since))
+        if len(sightings) == 1:
+            self._oldest_head, self._oldest_until = head, since + self._trust
 
     def retained(self, revision: int) -> bool:
+        if revision >= self._oldest_head and time.monotonic() < self._oldest_until:
+            return True
         sightings = self._sightings
         deadline = time.monotonic() - self._trust
         while sightings and sightings[0][1] <= deadline:
             sightings.popleft()
-        return bool(sightings) and sightings[0][0] <= revision
+        if not sightings:
+            self._oldest_until = float("-inf")
+            return False
+        self._oldest_head, since = sightings[0]
+        self._oldest_until = since + self._trust
+        return self._oldest_head <= revision
 
     def forget(self) -> None:
         """Drop every sighting (after a collection by this process, whose clock may differ)."""
         self._sightings.clear()
+        self._oldest_until = float("-inf")
 
 
 def filtered(

@@ -491,6 +491,7 @@ class PostgresStore:
             # psycopg's default prepares a statement on its fifth use, per connection.
             "prepare_threshold": 5 if prepared_statements else None,
         }
+        since = time.monotonic()
         try:
             with psycopg.connect(
                 conninfo, connect_timeout=max(1, round(connect_timeout)), **connection_options
@@ -498,6 +499,7 @@ class PostgresStore:
                 self._store_id, self._known_head = self._open_schema(connection, migrate=migrate)
         except psycopg.Error as error:
             raise StorageError(f"cannot open the store at {self._where}: {error}") from error
+        self._guard.saw_head(self._known_head, since)
         self._pool: ConnectionPool[_Connection] = ConnectionPool(
             conninfo,
             kwargs=connection_options,

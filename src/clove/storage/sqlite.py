@@ -396,11 +396,13 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         # A revision known to be committed; readers at or below it need no head query.
         self._known_head = 0
+        since = time.monotonic()
         try:
             self._store_id = self._open_file()
         except BaseException:
             self.close()
             raise
+        self._guard.saw_head(self._known_head, since)
 
     def __enter__(self) -> SqliteStore:
         return self
