@@ -51,7 +51,7 @@ from clove.storage.memory import MemoryStore
 from clove.storage.protocol import Reader, Store
 from clove.watch import Watch
 
-_log = logging.getLogger("clove")
+_logger = logging.getLogger("clove")
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
 DEFAULT_QUANTUM = 0.005
@@ -412,7 +412,7 @@ class Database:
                 try:
                     self.collect_garbage()
                 except CloveError as error:  # the next round may succeed; say why this failed
-                    _log.warning("garbage collection failed: %s", error)
+                    _logger.warning("garbage collection failed: %s", error)
 
         self._collector = threading.Thread(target=collect, name="clove-gc", daemon=True)
         self._collector.start()

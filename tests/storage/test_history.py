@@ -18,6 +18,7 @@ from clove.relationships import (
     RelationshipUpdate,
     parse_relationship,
 )
+from clove.storage import postgres, sqlite
 from clove.storage.cache import CachedStore
 from clove.storage.history import (
     ChangeLog,
@@ -297,3 +298,17 @@ def test_windows_read_well() -> None:
     assert describe_window(timedelta(minutes=90)) == "90m"
     assert describe_window(timedelta(seconds=2.5)) == "2.5s"
     assert describe_window(timedelta(0)) == "0s"
+
+
+def test_collection_deletes_in_batches_and_counts_them_all(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "_GC_BATCH", 2)
+    monkeypatch.setattr(postgres, "_GC_BATCH", 2)
+    names = [f"doc:{i}#viewer@user:a" for i in range(7)]
+    store.write(touch(*names))
+    store.write(touch(*names))  # retires all seven
+    head = store.write(delete(*names[:3]))  # retires three more
+    report = collector_of(store).collect_garbage(FUTURE)
+    assert (report.oldest_revision, report.versions) == (head, 10)
+    assert everything_at(store, head) == names[3:]

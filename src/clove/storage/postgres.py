@@ -82,6 +82,8 @@ DEFAULT_SCHEMA = "clove"
 _PAGE_SIZE = 500
 # How many updates a write sends per statement (as arrays, through ``unnest``).
 _CHUNK_SIZE = 10_000
+# How many old versions garbage collection deletes per transaction.
+_GC_BATCH = 10_000
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -272,9 +274,12 @@ class _Statements:
             f"SELECT revision, text FROM {s}.schemas WHERE revision > %s AND revision <= %s"
         )
         self.first_young = f"SELECT min(revision) FROM {s}.revisions WHERE committed_at > %s"
-        self.drop_retired = (
-            f"DELETE FROM {table} WHERE deleted_revision <= %s AND deleted_revision <> {_LIVE}"
-        )
+        self.drop_retired = f"""
+            DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM {table}
+                WHERE deleted_revision <= %s AND deleted_revision <> {_LIVE} LIMIT %s
+            ))
+        """
         self.drop_revisions = f"DELETE FROM {s}.revisions WHERE revision < %s"
         self.drop_schemas = f"""
             DELETE FROM {s}.schemas
@@ -667,7 +672,9 @@ class PostgresStore:
     def collect_garbage(self, now: datetime) -> GarbageReport:
         """Forget history older than the window before ``now`` and relationships expired at it.
 
-        One transaction holding the writers' lock: readers see the old or the new state.
+        The new oldest revision commits first, so that from then on nobody reads below it;
+        the versions it makes unreachable are then deleted in batches, each its own short
+        transaction, without holding up writers (who only ever touch live versions).
         """
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
@@ -681,11 +688,17 @@ class PostgresStore:
             oldest = head if young is None or young[0] is None else young[0] - 1
             oldest = max(oldest, 0 if previous is None else int(previous[0]))
             connection.execute(sql.set_oldest, (str(oldest),))
-            versions = connection.execute(sql.drop_retired, (oldest,)).rowcount
             revisions = connection.execute(sql.drop_revisions, (oldest,)).rowcount
             schemas = connection.execute(sql.drop_schemas, (oldest,)).rowcount
-            expired = connection.execute(sql.delete_expired, (_micros(now),)).rowcount
         self._guard.forget()
+        versions = 0
+        while True:
+            with self._transaction() as connection:
+                batch = connection.execute(sql.drop_retired, (oldest, _GC_BATCH)).rowcount
+            versions += batch
+            if batch < _GC_BATCH:
+                break
+        expired = self.delete_expired(now)
         return GarbageReport(
             oldest_revision=oldest,
             versions=versions,

@@ -171,6 +171,16 @@ _COMMITS_SQL = (
     "SELECT revision, committed_at FROM revisions WHERE revision > ? AND revision <= ?"
     " ORDER BY revision"
 )
+# Garbage collection deletes old versions this many per transaction.
+_GC_BATCH = 10_000
+_DROP_RETIRED_SQL = f"""
+    DELETE FROM relationships
+    WHERE ({_KEY_COLUMNS}, created_revision) IN (
+        SELECT {_KEY_COLUMNS}, created_revision
+        FROM relationships INDEXED BY relationships_by_deleted
+        WHERE deleted_revision <= ? AND deleted_revision != {_LIVE} LIMIT ?
+    )
+"""
 _SCHEMAS_SINCE_SQL = "SELECT revision, text FROM schemas WHERE revision > ? AND revision <= ?"
 _LIVE_EXPIRATION_SQL = (
     f"SELECT expiration FROM relationships WHERE {_KEY_MATCH} AND deleted_revision = {_LIVE}"
@@ -575,7 +585,9 @@ class SqliteStore:
     def collect_garbage(self, now: datetime) -> GarbageReport:
         """Forget history older than the window before ``now`` and relationships expired at it.
 
-        One transaction under the writers' lock: readers see the old or the new state.
+        The new oldest revision commits first, so that from then on nobody reads below it;
+        the versions it makes unreachable are then deleted in batches, each its own short
+        transaction, so that writers waiting for the file get their turn in between.
         """
         before = _micros(now - self._gc_window)
         with self._write_lock, self._transaction() as connection:
@@ -590,11 +602,6 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO metadata (key, value) VALUES ('oldest_revision', ?)",
                 (str(oldest),),
             )
-            versions = connection.execute(
-                "DELETE FROM relationships INDEXED BY relationships_by_deleted"
-                f" WHERE deleted_revision <= ? AND deleted_revision != {_LIVE}",
-                (oldest,),
-            ).rowcount
             # The head row stays: the head is the largest revision recorded.
             revisions = connection.execute(
                 "DELETE FROM revisions WHERE revision < ?", (oldest,)
@@ -604,10 +611,15 @@ class SqliteStore:
                 " (SELECT max(revision) FROM schemas WHERE revision <= ?)",
                 (oldest,),
             ).rowcount
-            expired = connection.execute(
-                "DELETE FROM relationships WHERE expiration <= ?", (_micros(now),)
-            ).rowcount
         self._guard.forget()
+        versions = 0
+        while True:
+            with self._write_lock, self._transaction() as connection:
+                batch = connection.execute(_DROP_RETIRED_SQL, (oldest, _GC_BATCH)).rowcount
+            versions += batch
+            if batch < _GC_BATCH:
+                break
+        expired = self.delete_expired(now)
         return GarbageReport(
             oldest_revision=oldest,
             versions=versions,
