@@ -48,24 +48,26 @@ def bench(url: str, revisions: int) -> None:
 
             def write() -> None:
                 for i in range(100):
+                    # Timed from before the write: the write's own time is in the figure.
+                    began = time.perf_counter()
                     token = db.write_relationships([f"doc:live{i}#viewer@user:u"])
-                    written[clove.consistency.decode_token(token, db.store.store_id)] = (
-                        time.perf_counter()
-                    )
+                    written[clove.consistency.decode_token(token, db.store.store_id)] = began
                     time.sleep(0.01)
 
             writer = threading.Thread(target=write)
             writer.start()
             for event in watch:
                 arrived = time.perf_counter()
-                latencies.append(arrived - written.get(event.revision, arrived))
+                while event.revision not in written:  # the writer has not recorded it yet
+                    time.sleep(0.0001)
+                latencies.append(arrived - written[event.revision])
                 if len(latencies) == 100:
                     break
             writer.join()
         latencies.sort()
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-        print(f"  commit-to-event (poll 5 ms): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        print(f"  write-to-event (poll 5 ms): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
         began = time.perf_counter()
         report = db.collect_garbage(now=datetime.now(UTC) + timedelta(days=2))
