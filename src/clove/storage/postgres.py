@@ -487,6 +487,7 @@ class PostgresStore:
             raise InvalidInputError(message)
         self._sql = _Statements(self._schema)
         self._where = _describe(conninfo)
+        self._migrate_url = _describe(conninfo, with_user=True)
         self._write_settings = f"SET LOCAL lock_timeout = {max(1, round(lock_timeout * 1000))}"
         self._closed = False
         # A revision known to be committed; readers at or below it need no head query.
@@ -810,12 +811,10 @@ class PostgresStore:
 
     def _migrate_command(self) -> str:
         """The command that migrates this store, for messages (no password in it)."""
-        where = (
-            self._where
-            if self._schema == DEFAULT_SCHEMA
-            else f"{self._where}?schema={self._schema}"
-        )
-        return f"`clove migrate --db {where}`"
+        url = self._migrate_url
+        if self._schema != DEFAULT_SCHEMA:
+            url += f"?schema={self._schema}"
+        return f"`clove migrate --db {url}`"
 
     def _check_precondition(
         self, cursor: psycopg.Cursor[_Row], precondition: Precondition, now_micros: int
@@ -969,7 +968,7 @@ def _split_schema(dsn: str) -> tuple[str, str | None]:
     return (f"{base}?{'&'.join(kept)}" if kept else base), schemas[0]
 
 
-def _describe(conninfo: str) -> str:
+def _describe(conninfo: str, *, with_user: bool = False) -> str:
     """Where ``conninfo`` points, for messages: never its password."""
     try:
         params = conninfo_to_dict(conninfo)
@@ -978,7 +977,8 @@ def _describe(conninfo: str) -> str:
     host = params.get("host") or "localhost"
     port = params.get("port") or 5432
     database = params.get("dbname") or params.get("user") or ""
-    return f"postgresql://{host}:{port}/{database}"
+    user = f"{params['user']}@" if with_user and params.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{database}"
 
 
 def _lock_key(schema: str) -> int:
