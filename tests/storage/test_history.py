@@ -6,6 +6,7 @@ placed between two commits, so that the window ends exactly there.
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -312,3 +313,35 @@ def test_collection_deletes_in_batches_and_counts_them_all(
     report = collector_of(store).collect_garbage(FUTURE)
     assert (report.oldest_revision, report.versions) == (head, 10)
     assert everything_at(store, head) == names[3:]
+
+
+def test_replaying_the_log_rebuilds_every_snapshot(store: Store) -> None:
+    """Applying each revision's updates to the previous state gives that revision's state."""
+    chooser = random.Random(7)
+    ids = [f"doc:{i}#viewer@user:{u}" for i in range(6) for u in ("a", "b")]
+    for _ in range(60):
+        updates: list[RelationshipUpdate] = []
+        for text in chooser.sample(ids, chooser.randint(0, 4)):
+            if chooser.random() < 0.3:
+                updates += delete(text)
+            else:
+                caveat = chooser.choice(["", "[c]", '[c:{"n":1}]', '[c:{"n":2}]'])
+                updates += touch(text + caveat)
+        filters = []
+        if chooser.random() < 0.1:
+            filters = [
+                RelationshipFilter(resource_type="doc", resource_id=str(chooser.randint(0, 5)))
+            ]
+        store.write(updates, delete_filters=filters)
+    head = store.head_revision()
+    state: dict[tuple[str, ...], str] = {}
+    for change in log_of(store).changes(0, head):
+        for update in change.updates:
+            key = update.relationship.key
+            if update.operation is Operation.DELETE:
+                assert key in state, f"revision {change.revision} deletes what is not there"
+                del state[key]
+            else:
+                assert (key in state) == (update.operation is Operation.TOUCH)
+                state[key] = str(update.relationship)
+        assert sorted(state.values()) == sorted(everything_at(store, change.revision))
