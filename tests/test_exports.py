@@ -13,7 +13,9 @@ EXPECTED = {
     "ContextError",
     "Database",
     "ExpandNode",
+    "GarbageReport",
     "InvalidInputError",
+    "MigrationStatus",
     "Operation",
     "Permissionship",
     "Precondition",
@@ -35,6 +37,8 @@ EXPECTED = {
     "TokenError",
     "UnknownTypeError",
     "ValidationError",
+    "Watch",
+    "WatchEvent",
     "open",
     "parse_relationship",
 }

@@ -29,6 +29,7 @@ from clove.errors import (
     UnknownTypeError,
     ValidationError,
 )
+from clove.migrations import MigrationStatus
 from clove.relationships import (
     Operation,
     Precondition,
@@ -38,6 +39,8 @@ from clove.relationships import (
     RelationshipUpdate,
     parse_relationship,
 )
+from clove.storage.history import GarbageReport
+from clove.watch import Watch, WatchEvent
 
 __all__ = [
     "CaveatEvaluationError",
@@ -48,7 +51,9 @@ __all__ = [
     "ContextError",
     "Database",
     "ExpandNode",
+    "GarbageReport",
     "InvalidInputError",
+    "MigrationStatus",
     "Operation",
     "Permissionship",
     "Precondition",
@@ -70,6 +75,8 @@ __all__ = [
     "TokenError",
     "UnknownTypeError",
     "ValidationError",
+    "Watch",
+    "WatchEvent",
     "open",
     "parse_relationship",
 ]

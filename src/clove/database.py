@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -22,8 +25,10 @@ from clove.engine.restricted_reader import TypeRestrictedReader
 from clove.engine.subjects import lookup_subjects as run_lookup_subjects
 from clove.engine.typesystem import TypeSystem
 from clove.errors import (
+    CloveError,
     InvalidInputError,
     SchemaError,
+    StorageError,
     ValidationError,
 )
 from clove.relationships import (
@@ -44,10 +49,14 @@ from clove.schema.ir import ELLIPSIS
 from clove.schema.spicedb import print_schema
 from clove.schema.syntax import Syntax, parse_schema_text, parse_stored_schema
 from clove.storage.bulk import DEFAULT_BATCH_SIZE
+from clove.storage.history import DEFAULT_GC_WINDOW, ChangeLog, GarbageCollector, GarbageReport
 from clove.storage.memory import MemoryStore
 from clove.storage.overlay import OverlayReader
 from clove.storage.protocol import Reader, Store
 from clove.storage.replicas import ReplicaRouting
+from clove.watch import Watch
+
+_logger = logging.getLogger("clove")
 
 # How long a "minimize latency" read may reuse the head revision it saw last (seconds).
 DEFAULT_QUANTUM = 0.005
@@ -109,6 +118,9 @@ def open(
     quantum: float = DEFAULT_QUANTUM,
     replicas: Sequence[str] = (),
     max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
+    migrate: bool = True,
+    gc_window: timedelta = DEFAULT_GC_WINDOW,
+    gc_interval: timedelta | None = None,
 ) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
     or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema).
@@ -117,35 +129,55 @@ def open(
     may name them too (``?replica=host[:port]``, repeated). Reads that allow staleness go to
     a replica that has replayed the revision they need; see ``clove.storage.replicas``.
     ``max_replica_lag`` (seconds) bounds how far behind a "minimize latency" read may be.
+
+    ``migrate`` False refuses a database whose storage format is behind this Clove, for
+    deployments that run ``clove migrate`` as a separate step. ``gc_window`` is how much
+    history ``collect_garbage`` keeps (tokens and watches older than it stop working);
+    ``gc_interval`` runs that collection in a background thread every so often.
     """
-    return Database(_open_store(url, replicas), quantum=quantum, max_replica_lag=max_replica_lag)
+    store = _open_store(url, replicas, migrate=migrate, gc_window=gc_window)
+    return Database(
+        store, quantum=quantum, max_replica_lag=max_replica_lag, gc_interval=gc_interval
+    )
 
 
-def _open_store(url: str, replicas: Sequence[str] = ()) -> Store:
+def _open_store(
+    url: str,
+    replicas: Sequence[str] = (),
+    *,
+    migrate: bool = True,
+    gc_window: timedelta = DEFAULT_GC_WINDOW,
+) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from clove.storage.replicas import split_replica_urls
 
         url, named = split_replica_urls(url)
         replicas = [*replicas, *named]
         if replicas:
-            return _replicated_postgres(url, replicas)
+            return _replicated_postgres(url, replicas, migrate=migrate, gc_window=gc_window)
     elif replicas:
         raise InvalidInputError("read replicas need a postgresql:// database URL")
-    return _open_single_store(url)
+    return _open_single_store(url, migrate=migrate, gc_window=gc_window)
 
 
-def _replicated_postgres(url: str, replicas: Sequence[str]) -> Store:
+def _replicated_postgres(
+    url: str, replicas: Sequence[str], *, migrate: bool, gc_window: timedelta
+) -> Store:
     from clove.storage.cache import CachedStore
     from clove.storage.postgres import PostgresStore, describe_url
     from clove.storage.replicas import ReplicaProbe, ReplicatedStore
 
-    primary = PostgresStore(url)
+    primary = PostgresStore(url, migrate=migrate, gc_window=gc_window)
 
     def open_replica(replica_url: str) -> tuple[Store, ReplicaProbe]:
         # Each replica keeps its own read cache, fed by its own change feed. Standbys
         # cannot migrate; a short timeout keeps a dead one from stalling a request for long.
         replica = PostgresStore(
-            replica_url, schema=primary.schema, migrate=False, connect_timeout=1.0
+            replica_url,
+            schema=primary.schema,
+            migrate=False,
+            gc_window=gc_window,
+            connect_timeout=1.0,
         )
         return CachedStore(replica, replica), replica
 
@@ -154,35 +186,36 @@ def _replicated_postgres(url: str, replicas: Sequence[str]) -> Store:
     )
 
 
-def _open_single_store(url: str) -> Store:
+def _open_single_store(url: str, *, migrate: bool, gc_window: timedelta) -> Store:
     if url in ("memory", "memory://", ":memory:"):
-        return MemoryStore()
+        return MemoryStore(gc_window=gc_window)
     if url.startswith("sqlite://"):
         path = url[len("sqlite://") :]
         if not path:
             raise InvalidInputError(f"no file path in {url!r}")
-        return _sqlite(path)
+        return _sqlite(path, migrate=migrate, gc_window=gc_window)
     if url.startswith(("postgresql://", "postgres://")):
         # PostgreSQL behind the shared read cache; ``?schema=NAME`` picks the tables' schema.
         from clove.storage.cache import CachedStore
         from clove.storage.postgres import PostgresStore
 
-        postgres = PostgresStore(url)
+        postgres = PostgresStore(url, migrate=migrate, gc_window=gc_window)
         return CachedStore(postgres, postgres)
     if "://" not in url:
-        return _sqlite(url)
+        return _sqlite(url, migrate=migrate, gc_window=gc_window)
     raise InvalidInputError(
         f"unsupported database URL {url!r}: use memory, sqlite:///path or postgresql://..."
     )
 
 
-def _sqlite(path: str) -> Store:
+def _sqlite(path: str, *, migrate: bool, gc_window: timedelta) -> Store:
     from clove.storage.cache import CachedStore
     from clove.storage.sqlite import SqliteStore
 
     file = Path(path).expanduser()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(file)
+    if migrate:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(file, migrate=migrate, gc_window=gc_window)
     return CachedStore(store, store)
 
 
@@ -195,8 +228,14 @@ class Database:
         *,
         quantum: float = DEFAULT_QUANTUM,
         max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
+        gc_interval: timedelta | None = None,
     ) -> None:
         self._store = store
+        self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
+        self._collector_stop = threading.Event()
+        self._collector: threading.Thread | None = None
+        if gc_interval is not None:
+            self._start_collector(gc_interval)
         self._quantum = quantum
         self._routing = store if isinstance(store, ReplicaRouting) else None
         self._max_replica_lag = max_replica_lag
@@ -211,6 +250,11 @@ class Database:
     # --- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._collector_stop.set()
+        if self._collector is not None and self._collector is not threading.current_thread():
+            self._collector.join()
+        for watch in list(self._watches):
+            watch.close()
         self._store.close()
 
     def __enter__(self) -> Database:
@@ -447,6 +491,76 @@ class Database:
     def delete_expired(self) -> int:
         """Remove expired relationships for good; returns how many."""
         return self._store.delete_expired(datetime.now(UTC))
+
+    # --- history: watch and garbage collection ---------------------------------------------
+
+    def watch(
+        self,
+        *,
+        after: str | None = None,
+        filter: RelationshipFilter | str | None = None,
+        schema_changes: bool = True,
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> Watch:
+        """Every change committed after ``after`` (a token; None: from now), as it commits.
+
+        Returns a blocking iterator of ``WatchEvent``, one per write, in revision order
+        (see ``clove.watch``). ``filter`` keeps only the relationship updates it matches
+        (writes with none left are skipped); ``schema_changes`` False leaves schema writes
+        out. Iteration ends on ``close()`` of the watch or of this database, when ``stop``
+        is set, or after ``timeout`` seconds without an event. A token older than the
+        garbage-collection window raises RevisionUnavailableError, here or from ``next``.
+        """
+        log = self._store
+        if not isinstance(log, ChangeLog):
+            raise StorageError(f"{type(log).__name__} keeps no change log to watch")
+        if after is None:
+            start = self._fresh_head()
+        else:
+            start = decode_token(after, self._store.store_id)
+            # An empty range: checks the start is committed and not garbage-collected.
+            log.changes(start, start)
+        watch = Watch(
+            log,
+            self._store.head_revision,
+            self._store.store_id,
+            after=start,
+            filter=None if filter is None else _as_filter(filter),
+            schema_changes=schema_changes,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            stop=stop,
+        )
+        self._watches.add(watch)
+        return watch
+
+    def collect_garbage(self, *, now: datetime | None = None) -> GarbageReport:
+        """Forget history older than the GC window and relationships expired by ``now``.
+
+        Tokens and watches from before the window fail with RevisionUnavailableError from
+        then on; reads at newer tokens see exactly what they saw before.
+        """
+        store = self._store
+        if not isinstance(store, GarbageCollector):
+            raise StorageError(f"{type(store).__name__} does not collect garbage")
+        return store.collect_garbage(datetime.now(UTC) if now is None else now)
+
+    def _start_collector(self, interval: timedelta) -> None:
+        seconds = interval.total_seconds()
+        if seconds <= 0:
+            raise InvalidInputError(f"gc_interval must be positive, not {interval}")
+
+        def collect() -> None:
+            while not self._collector_stop.wait(seconds):
+                try:
+                    self.collect_garbage()
+                except CloveError as error:  # the next round may succeed; say why this failed
+                    _logger.warning("garbage collection failed: %s", error)
+
+        self._collector = threading.Thread(target=collect, name="clove-gc", daemon=True)
+        self._collector.start()
 
     # --- questions ------------------------------------------------------------------------
 

@@ -191,3 +191,17 @@ def test_split_replica_urls() -> None:
 def test_replicas_need_postgres() -> None:
     with pytest.raises(clove.InvalidInputError, match="postgresql"):
         clove.open("memory", replicas=["postgresql://db2/authz"])
+
+
+def test_watch_and_garbage_collection_go_to_the_primary(cluster: Cluster) -> None:
+    with _open(cluster) as db:
+        start = db.write_relationships([])
+        token = db.write_relationships(["document:w1#viewer@user:alice"])
+        with db.watch(after=start, timeout=0.3, poll_interval=0.02) as watch:
+            events = list(watch)
+        assert [event.token for event in events] == [token]
+        assert [str(update.relationship) for update in events[0].updates] == [
+            "document:w1#viewer@user:alice"
+        ]
+        report = db.collect_garbage()
+        assert report.oldest_revision <= db.store.head_revision()

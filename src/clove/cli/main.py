@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,44 @@ def _parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="show progress even when stderr is not a TTY"
     )
     sub.set_defaults(run=_relationships_export)
+    _history_commands(command, with_db)
     return parser
+
+
+def _history_commands(
+    command: Callable[[str, str], argparse.ArgumentParser],
+    with_db: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """``watch``, ``gc`` and ``migrate``: the commands about a store's history and format."""
+    sub = command("watch", "print every change as it commits, until interrupted")
+    with_db(sub)
+    sub.add_argument("--after", metavar="TOKEN", help="start just after this token (default: now)")
+    sub.add_argument("--type", help="only relationships of this resource type")
+    sub.add_argument("--relation", help="only relationships of this relation")
+    sub.add_argument("--subject-type", help="only relationships with subjects of this type")
+    sub.add_argument("--no-schema", action="store_true", help="leave schema changes out")
+    sub.add_argument("--json", action="store_true", help="one JSON object per change")
+    sub.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop after this long without a change"
+    )
+    sub.set_defaults(run=_watch)
+
+    sub = command("gc", "delete history older than the GC window, and expired relationships")
+    with_db(sub)
+    sub.add_argument(
+        "--window", type=_duration, default=None, help="history to keep, e.g. 24h, 30m, 90s"
+    )
+    sub.set_defaults(run=_gc)
+
+    sub = command("migrate", "bring the database's storage format up to this version of Clove")
+    with_db(sub)
+    sub.add_argument(
+        "--status", action="store_true", help="only report the storage format and what is pending"
+    )
+    sub.add_argument(
+        "--dry-run", action="store_true", help="say what would be done; change nothing"
+    )
+    sub.set_defaults(run=_migrate)
 
 
 def _context(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -414,6 +452,104 @@ def _relationships_export(args: argparse.Namespace) -> int:
                     output.write(f"{rel}\n")
                     progress.advance()
     progress.finish()
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from clove.relationships import RelationshipFilter
+
+    filter = None
+    if args.type or args.relation or args.subject_type:
+        filter = RelationshipFilter(
+            resource_type=args.type, relation=args.relation, subject_type=args.subject_type
+        )
+    try:
+        with (
+            clove.open(args.db) as db,
+            db.watch(
+                after=args.after,
+                filter=filter,
+                schema_changes=not args.no_schema,
+                timeout=args.timeout,
+            ) as watch,
+        ):
+            for event in watch:
+                _print_event(event, as_json=args.json)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _print_event(event: clove.WatchEvent, *, as_json: bool) -> None:
+    if as_json:
+        record = {
+            "revision": event.revision,
+            "token": event.token,
+            "committed_at": event.committed_at.isoformat(),
+            "updates": [
+                {"operation": str(update.operation), "relationship": str(update.relationship)}
+                for update in event.updates
+            ],
+            "schema": event.schema_text,
+        }
+        print(json.dumps(record), flush=True)
+        return
+    if event.schema_text is not None:
+        print(f"{event.token}\tschema\t{len(event.schema_text.splitlines())} lines", flush=True)
+    for update in event.updates:
+        print(f"{event.token}\t{update.operation}\t{update.relationship}", flush=True)
+
+
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 24h, 30m, 90s)") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from clove.storage.history import DEFAULT_GC_WINDOW, describe_window
+
+    window = DEFAULT_GC_WINDOW if args.window is None else args.window
+    with clove.open(args.db, gc_window=window) as db:
+        report = db.collect_garbage()
+    print(
+        f"kept revisions from {report.oldest_revision} (window {describe_window(window)});"
+        f" removed {report.versions} old versions, {report.revisions} revision records,"
+        f" {report.schemas} old schemas, {report.expired} expired relationships"
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from clove.migrations import migrate, migration_status
+
+    status = migration_status(args.db)
+    if status.latest == 0:
+        print(f"{args.db}: in-memory databases need no migration")
+        return 0
+    described = f"storage format {status.current}" if status.current else "no Clove store yet"
+    if args.status or args.dry_run or not status.pending:
+        if status.pending:
+            verb = "would apply" if args.dry_run else "pending:"
+            print(
+                f"{args.db}: {described}; {verb} {status.pending} migration(s)"
+                f" to reach format {status.latest}"
+                + ("" if args.dry_run else f" (run `clove migrate --db {args.db}`)")
+            )
+        else:
+            print(f"{args.db}: storage format {status.current}, up to date")
+        return 0
+    after = migrate(args.db)
+    print(
+        f"{args.db}: applied {after.current - status.current} migration(s);"
+        f" storage format is now {after.current}"
+    )
     return 0
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from clove.errors import StorageError
 from clove.relationships import (
     Precondition,
     Relationship,
@@ -23,6 +24,7 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
+from clove.storage.history import ChangeLog, GarbageCollector, GarbageReport, RevisionChanges
 from clove.storage.protocol import Reader, RelationshipKey, SchemaRecord, Store
 
 SetKey = tuple[str, str, str]
@@ -110,6 +112,34 @@ class CachedStore:
     def close(self) -> None:
         self._sets = {}
         self._store.close()
+
+    # --- history: passed through; the cache stays right because ``changed_sets`` answers
+    # "forget all" for a revision that garbage collection has passed.
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._collector().gc_window
+
+    def oldest_revision(self) -> int:
+        return self._change_log().oldest_revision()
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        return self._change_log().changes(after, upto, filter)
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        return self._collector().collect_garbage(now)
+
+    def _change_log(self) -> ChangeLog:
+        if not isinstance(self._store, ChangeLog):
+            raise StorageError(f"{type(self._store).__name__} keeps no change log")
+        return self._store
+
+    def _collector(self) -> GarbageCollector:
+        if not isinstance(self._store, GarbageCollector):
+            raise StorageError(f"{type(self._store).__name__} does not collect garbage")
+        return self._store
 
     def _set(self, reader: Reader, key: SetKey) -> _CachedSet | None:
         entry = self._sets.get(key)

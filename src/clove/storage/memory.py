@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from clove.errors import (
@@ -22,6 +23,14 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
+from clove.storage.history import (
+    DEFAULT_GC_WINDOW,
+    GarbageReport,
+    RevisionChanges,
+    changes_from_versions,
+    filtered,
+    require_retained,
+)
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
 _LIVE = 1 << 62  # "deleted at" of a version nobody deleted yet
@@ -159,8 +168,12 @@ class MemoryReader:
 class MemoryStore:
     """Relationships kept in process memory; lost when the process ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, gc_window: timedelta = DEFAULT_GC_WINDOW) -> None:
         self._store_id = f"memory-{uuid.uuid4().hex}"
+        self._gc_window = gc_window
+        # What each revision wrote (the change log), and the oldest revision still served.
+        self._commits: dict[int, _Commit] = {}
+        self._oldest = 0
         self._lock = threading.Lock()
         self._head = 0
         self._live: dict[RelationshipKey, _Version] = {}
@@ -185,6 +198,7 @@ class MemoryStore:
     def _reader(self, revision: int, now: datetime) -> MemoryReader:
         self._check_open()
         require_revision(revision, self._head)
+        require_retained(revision, self._oldest, self._gc_window)
         return MemoryReader(self, revision, now)
 
     def write(
@@ -227,17 +241,20 @@ class MemoryStore:
                     removals[key] = current
                 additions[key] = rel
             revision = self._head + 1
+            commit = _Commit(committed_at=datetime.now(UTC), schema_text=schema_text)
             for key, version in removals.items():
                 version.deleted = revision
                 del self._live[key]
+                commit.retired.append(version)
             for key, rel in additions.items():
-                self._add(key, rel, revision)
+                commit.created.append(self._add(key, rel, revision))
+            self._commits[revision] = commit
             if schema_text is not None:
                 self._schemas.append(SchemaRecord(text=schema_text, revision=revision))
             self._head = revision
             return revision
 
-    def _add(self, key: RelationshipKey, rel: Relationship, revision: int) -> None:
+    def _add(self, key: RelationshipKey, rel: Relationship, revision: int) -> _Version:
         version = _Version(rel, revision)
         self._live[key] = version
         forward = (rel.resource_type, rel.resource_id, rel.relation)
@@ -247,6 +264,7 @@ class MemoryStore:
             self._forward_sets.setdefault(forward, []).append(version)
         reverse = (rel.subject_type, rel.subject_id, rel.resource_type, rel.relation)
         self._reverse.setdefault(reverse, []).append(version)
+        return version
 
     def delete_expired(self, now: datetime) -> int:
         """Drop every stored version expired at ``now`` (live or historical); count them."""
@@ -258,10 +276,69 @@ class MemoryStore:
             _prune_expired(self._reverse, now)
             _prune_expired(self._forward_sets, now)
             _prune_expired(self._by_key, now)
+            for commit in self._commits.values():
+                commit.drop_expired(now)
             return _prune_expired(self._forward, now)
 
     def close(self) -> None:
         self._closed = True
+
+    # --- history: the change log (Watch) and garbage collection ---------------------------
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._gc_window
+
+    def oldest_revision(self) -> int:
+        self._check_open()
+        return self._oldest
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        self._check_open()
+        with self._lock:
+            require_revision(upto, self._head)
+            require_retained(after, self._oldest, self._gc_window)
+            found = [
+                changes_from_versions(
+                    revision,
+                    commit.committed_at,
+                    (v.rel for v in commit.created),
+                    (v.rel for v in commit.retired),
+                    commit.schema_text,
+                )
+                for revision in range(after + 1, upto + 1)
+                if (commit := self._commits.get(revision)) is not None
+            ]
+        return found if filter is None else filtered(found, filter)
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        self._check_open()
+        now = _aware(now)
+        before = now - self._gc_window
+        with self._lock:
+            young = [r for r, commit in self._commits.items() if commit.committed_at > before]
+            oldest = max(self._oldest, min(young) - 1 if young else self._head)
+            self._oldest = oldest
+            versions = _prune_retired(self._forward, oldest)
+            _prune_retired(self._forward_sets, oldest)
+            _prune_retired(self._by_key, oldest)
+            _prune_retired(self._reverse, oldest)
+            old = [revision for revision in self._commits if revision < oldest]
+            for revision in old:
+                del self._commits[revision]
+            in_force = [i for i, record in enumerate(self._schemas) if record.revision <= oldest]
+            schemas = in_force[-1] if in_force else 0
+            del self._schemas[:schemas]
+        expired = self.delete_expired(now)
+        return GarbageReport(
+            oldest_revision=oldest,
+            versions=versions,
+            revisions=len(old),
+            schemas=schemas,
+            expired=expired,
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -282,6 +359,35 @@ def _prune_expired(index: dict[_IndexKey, list[_Version]], now: datetime) -> int
         else:
             del index[key]
     return removed
+
+
+def _prune_retired(index: dict[_IndexKey, list[_Version]], oldest: int) -> int:
+    """Drop versions retired at or before ``oldest`` from ``index``; return how many."""
+    removed = 0
+    for key, versions in list(index.items()):
+        kept = [v for v in versions if v.deleted > oldest]
+        if len(kept) == len(versions):
+            continue
+        removed += len(versions) - len(kept)
+        if kept:
+            index[key] = kept
+        else:
+            del index[key]
+    return removed
+
+
+@dataclass(slots=True, kw_only=True)
+class _Commit:
+    """What one revision wrote: the versions it created and retired, and its schema."""
+
+    committed_at: datetime
+    schema_text: str | None
+    created: list[_Version] = field(default_factory=list)
+    retired: list[_Version] = field(default_factory=list)
+
+    def drop_expired(self, now: datetime) -> None:
+        self.created = [v for v in self.created if not v.rel.expired(now)]
+        self.retired = [v for v in self.retired if not v.rel.expired(now)]
 
 
 def _precondition_message(precondition: Precondition) -> str:

@@ -28,9 +28,10 @@ import contextlib
 import functools
 import hashlib
 import re
+import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -64,9 +65,23 @@ from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
 from clove.storage.bulk import ImportRow, describe_row
+from clove.storage.history import (
+    DEFAULT_GC_WINDOW,
+    GarbageReport,
+    RetentionGuard,
+    RevisionChanges,
+    changes_from_versions,
+    require_retained,
+)
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresReader", "PostgresStore", "describe_url"]
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "PostgresReader",
+    "PostgresStore",
+    "describe_url",
+    "migration_status",
+]
 
 DEFAULT_SCHEMA = "clove"
 
@@ -75,6 +90,8 @@ DEFAULT_SCHEMA = "clove"
 _PAGE_SIZE = 500
 # How many updates a write sends per statement (as arrays, through ``unnest``).
 _CHUNK_SIZE = 10_000
+# How many old versions garbage collection deletes per transaction.
+_GC_BATCH = 10_000
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -251,6 +268,31 @@ class _Statements:
                         %s::text[], %s::text[], %s::text[], %s::bigint[])
         """
         self.delete_expired = f"DELETE FROM {table} WHERE expiration <= %s"
+        # History: the change log and garbage collection.
+        self.oldest = f"SELECT value FROM {s}.metadata WHERE key = 'oldest_revision'"
+        self.set_oldest = f"""
+            INSERT INTO {s}.metadata (key, value) VALUES ('oldest_revision', %s)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value
+        """
+        self.commits = (
+            f"SELECT revision, committed_at FROM {s}.revisions"
+            " WHERE revision > %s AND revision <= %s ORDER BY revision"
+        )
+        self.schemas_since = (
+            f"SELECT revision, text FROM {s}.schemas WHERE revision > %s AND revision <= %s"
+        )
+        self.first_young = f"SELECT min(revision) FROM {s}.revisions WHERE committed_at > %s"
+        self.drop_retired = f"""
+            DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                SELECT ctid FROM {table}
+                WHERE deleted_revision <= %s AND deleted_revision <> {_LIVE} LIMIT %s
+            ))
+        """
+        self.drop_revisions = f"DELETE FROM {s}.revisions WHERE revision < %s"
+        self.drop_schemas = f"""
+            DELETE FROM {s}.schemas
+            WHERE revision < (SELECT max(revision) FROM {s}.schemas WHERE revision <= %s)
+        """
 
 
 def _per_key(table: str, condition: str, columns: str) -> str:
@@ -410,7 +452,8 @@ class PostgresStore:
 
     ``migrate`` applies pending storage migrations on open (serialized between processes by
     an advisory lock); with False, opening a store that is not fully migrated raises
-    StorageError, for deployments that migrate in a separate step. ``min_connections`` and
+    StorageError naming ``clove migrate``, for deployments that migrate in a separate step.
+    ``gc_window`` is how much history ``collect_garbage`` keeps. ``min_connections`` and
     ``max_connections`` size the connection pool; ``connect_timeout`` bounds how long opening
     and each wait for a pooled connection take; ``lock_timeout`` bounds how long a write
     waits for the writer before it (seconds) before raising StorageError.
@@ -433,7 +476,10 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         lock_timeout: float = 60.0,
         prepared_statements: bool = False,
+        gc_window: timedelta = DEFAULT_GC_WINDOW,
     ) -> None:
+        self._gc_window = gc_window
+        self._guard = RetentionGuard(gc_window)
         conninfo, url_schema = _split_schema(dsn)
         if schema is not None and url_schema is not None and schema != url_schema:
             message = f"schema {schema!r} given, but the URL names schema {url_schema!r}"
@@ -449,6 +495,7 @@ class PostgresStore:
             raise InvalidInputError(message)
         self._sql = _Statements(self._schema)
         self._where = _describe(conninfo)
+        self._migrate_url = _describe(conninfo, with_user=True)
         self._write_settings = f"SET LOCAL lock_timeout = {max(1, round(lock_timeout * 1000))}"
         self._closed = False
         # A revision known to be committed; readers at or below it need no head query.
@@ -458,6 +505,7 @@ class PostgresStore:
             # psycopg's default prepares a statement on its fifth use, per connection.
             "prepare_threshold": 5 if prepared_statements else None,
         }
+        since = time.monotonic()
         try:
             with psycopg.connect(
                 conninfo, connect_timeout=max(1, round(connect_timeout)), **connection_options
@@ -465,6 +513,7 @@ class PostgresStore:
                 self._store_id, self._known_head = self._open_schema(connection, migrate=migrate)
         except psycopg.Error as error:
             raise StorageError(f"cannot open the store at {self._where}: {error}") from error
+        self._guard.saw_head(self._known_head, since)
         self._pool: ConnectionPool[_Connection] = ConnectionPool(
             conninfo,
             kwargs=connection_options,
@@ -492,8 +541,10 @@ class PostgresStore:
         return self._schema
 
     def head_revision(self) -> int:
+        since = time.monotonic()
         head: int = self._fetchall(self._sql.head, ())[0][0]
         self._known_head = max(self._known_head, head)
+        self._guard.saw_head(head, since)
         return head
 
     def reader(self, revision: int) -> PostgresReader:
@@ -503,6 +554,8 @@ class PostgresStore:
         if revision > self._known_head:
             self.head_revision()
         require_revision(revision, self._known_head)
+        if not self._guard.retained(revision):
+            require_retained(revision, self.oldest_revision(), self._gc_window)
         return PostgresReader(self, revision, now)
 
     def write(
@@ -516,6 +569,7 @@ class PostgresStore:
     ) -> int:
         now_micros = _now_micros() if now is None else _micros(now)
         sql = self._sql
+        since = time.monotonic()
         with self._transaction() as connection:
             cursor = connection.cursor()
             cursor.execute(self._write_settings)
@@ -540,6 +594,7 @@ class PostgresStore:
             if schema_text is not None:
                 cursor.execute(sql.insert_schema, (revision, schema_text))
         self._known_head = max(self._known_head, revision)
+        self._guard.saw_head(revision, since)
         return revision
 
     def changed_sets(self, after: int, upto: int) -> set[tuple[str, str, str]] | None:
@@ -548,7 +603,8 @@ class PostgresStore:
         None when there are too many to list: the caller should forget everything.
         """
         rows = self._fetchall(self._sql.changed_sets, (after, upto, after, upto))
-        if len(rows) > _CHANGED_LIMIT:
+        # Checked after reading: garbage collection may have removed some of the versions.
+        if len(rows) > _CHANGED_LIMIT or not self._kept_since(after):
             return None
         return {(row[0], row[1], row[2]) for row in rows}
 
@@ -566,6 +622,103 @@ class PostgresStore:
             return
         self._closed = True
         self._pool.close()
+
+    # --- history: the change log (Watch) and garbage collection ---------------------------
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._gc_window
+
+    def oldest_revision(self) -> int:
+        rows = self._fetchall(self._sql.oldest, ())
+        return int(rows[0][0]) if rows else 0
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        if upto > self._known_head:
+            self.head_revision()
+        require_revision(upto, self._known_head)
+        conditions, filter_params = _filter_sql(filter or RelationshipFilter())
+        where = "".join(f" AND {condition}" for condition in conditions)
+        table = self._sql.table
+        sql = f"""
+            SELECT {_ALL_COLUMNS}, created_revision, false FROM {table}
+                WHERE created_revision > %s AND created_revision <= %s{where}
+            UNION ALL
+            SELECT {_ALL_COLUMNS}, deleted_revision, true FROM {table}
+                WHERE deleted_revision > %s AND deleted_revision <= %s
+                    AND deleted_revision <> {_LIVE}{where}
+        """
+        rows = self._fetchall(sql, (after, upto, *filter_params, after, upto, *filter_params))
+        commits = self._fetchall(self._sql.commits, (after, upto))
+        schemas: dict[int, str] = dict(self._fetchall(self._sql.schemas_since, (after, upto)))
+        # Checked after reading: a collection that ran meanwhile may have removed versions.
+        if not self._kept_since(after):
+            require_retained(after, self.oldest_revision(), self._gc_window)
+        created: dict[int, list[Relationship]] = {}
+        retired: dict[int, list[Relationship]] = {}
+        for row in rows:
+            into = retired if row[10] else created
+            into.setdefault(row[9], []).append(_relationship(row[:9]))
+        found: list[RevisionChanges] = []
+        for revision, committed_at in commits:
+            schema_text = schemas.get(revision)
+            unchanged = revision not in created and revision not in retired
+            if filter is not None and schema_text is None and unchanged:
+                continue
+            found.append(
+                changes_from_versions(
+                    revision,
+                    committed_at.astimezone(UTC),
+                    created.get(revision, ()),
+                    retired.get(revision, ()),
+                    schema_text,
+                )
+            )
+        return found
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        """Forget history older than the window before ``now`` and relationships expired at it.
+
+        The new oldest revision commits first, so that from then on nobody reads below it;
+        the versions it makes unreachable are then deleted in batches, each its own short
+        transaction, without holding up writers (who only ever touch live versions).
+        """
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        sql = self._sql
+        with self._transaction() as connection:
+            connection.execute(self._write_settings)
+            locked = connection.execute(sql.lock_head).fetchone()
+            head: int = 0 if locked is None else locked[0]
+            young = connection.execute(sql.first_young, (now - self._gc_window,)).fetchone()
+            previous = connection.execute(sql.oldest).fetchone()
+            oldest = head if young is None or young[0] is None else young[0] - 1
+            oldest = max(oldest, 0 if previous is None else int(previous[0]))
+            connection.execute(sql.set_oldest, (str(oldest),))
+            revisions = connection.execute(sql.drop_revisions, (oldest,)).rowcount
+            schemas = connection.execute(sql.drop_schemas, (oldest,)).rowcount
+        self._guard.forget()
+        versions = 0
+        while True:
+            with self._transaction() as connection:
+                batch = connection.execute(sql.drop_retired, (oldest, _GC_BATCH)).rowcount
+            versions += batch
+            if batch < _GC_BATCH:
+                break
+        expired = self.delete_expired(now)
+        return GarbageReport(
+            oldest_revision=oldest,
+            versions=versions,
+            revisions=revisions,
+            schemas=schemas,
+            expired=expired,
+        )
+
+    def _kept_since(self, revision: int) -> bool:
+        """Whether garbage collection has kept every version retired after ``revision``."""
+        return self._guard.retained(revision) or revision >= self.oldest_revision()
 
     # --- connections and transactions ---------------------------------------------------
 
@@ -619,8 +772,8 @@ class PostgresStore:
             if not (exists and exists[0]):
                 if not migrate:
                     raise StorageError(
-                        f"no Clove store in schema {self._schema!r} at {self._where}"
-                        " (open it once with migrate=True)"
+                        f"no Clove store in schema {self._schema!r} at {self._where}:"
+                        f" create it with {self._migrate_command()} (or open with migrate=True)"
                     )
                 schema_found = connection.execute(
                     "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)
@@ -647,7 +800,8 @@ class PostgresStore:
             if version < len(_MIGRATIONS) and not migrate:
                 raise StorageError(
                     f"schema {self._schema!r} at {self._where} has storage format {version};"
-                    f" this version of Clove needs {len(_MIGRATIONS)} (open with migrate=True)"
+                    f" this version of Clove needs {len(_MIGRATIONS)}:"
+                    f" run {self._migrate_command()} (or open with migrate=True)"
                 )
             for number, statements in enumerate(_MIGRATIONS[version:], start=version + 1):
                 for statement in statements:
@@ -662,6 +816,13 @@ class PostgresStore:
             if found_id is None or head is None:
                 raise StorageError(f"schema {self._schema!r} at {self._where} is damaged")
         return found_id[0], head[0]
+
+    def _migrate_command(self) -> str:
+        """The command that migrates this store, for messages (no password in it)."""
+        url = self._migrate_url
+        if self._schema != DEFAULT_SCHEMA:
+            url += f"?schema={self._schema}"
+        return f"`clove migrate --db {url}`"
 
     def _check_precondition(
         self, cursor: psycopg.Cursor[_Row], precondition: Precondition, now_micros: int
@@ -912,6 +1073,30 @@ class _ImportStatements:
         """
 
 
+def migration_status(dsn: str, *, schema: str | None = None) -> tuple[int, int]:
+    """The storage format of the store at ``dsn`` and the one this Clove needs (0: no store).
+
+    Reads only: nothing is created or changed.
+    """
+    conninfo, url_schema = _split_schema(dsn)
+    name = schema or url_schema or DEFAULT_SCHEMA
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise InvalidInputError(f"invalid PostgreSQL schema name {name!r}")
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            table = f'"{name}".clove_migrations'
+            exists = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+            version = 0
+            if exists and exists[0]:
+                row = connection.execute(
+                    f"SELECT coalesce(max(version), 0) FROM {table}"
+                ).fetchone()
+                version = 0 if row is None else int(row[0])
+    except psycopg.Error as error:
+        raise StorageError(f"cannot read the store at {_describe(conninfo)}: {error}") from error
+    return version, len(_MIGRATIONS)
+
+
 def _split_schema(dsn: str) -> tuple[str, str | None]:
     """``dsn`` without Clove's ``schema`` URI query parameter, and that parameter's value.
 
@@ -937,7 +1122,7 @@ def _split_schema(dsn: str) -> tuple[str, str | None]:
     return (f"{base}?{'&'.join(kept)}" if kept else base), schemas[0]
 
 
-def _describe(conninfo: str) -> str:
+def _describe(conninfo: str, *, with_user: bool = False) -> str:
     """Where ``conninfo`` points, for messages: never its password."""
     try:
         params = conninfo_to_dict(conninfo)
@@ -946,7 +1131,8 @@ def _describe(conninfo: str) -> str:
     host = params.get("host") or "localhost"
     port = params.get("port") or 5432
     database = params.get("dbname") or params.get("user") or ""
-    return f"postgresql://{host}:{port}/{database}"
+    user = f"{params['user']}@" if with_user and params.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{database}"
 
 
 def describe_url(url: str) -> str:

@@ -22,7 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from clove.errors import InvalidInputError, StorageError
@@ -32,6 +32,7 @@ from clove.relationships import (
     RelationshipFilter,
     RelationshipUpdate,
 )
+from clove.storage.history import ChangeLog, GarbageCollector, GarbageReport, RevisionChanges
 from clove.storage.protocol import Reader, RelationshipKey, SchemaRecord, Store
 
 __all__ = ["ReplicaRouting", "ReplicaStatus", "ReplicatedStore", "split_replica_urls"]
@@ -154,6 +155,33 @@ class ReplicatedStore:
 
     def delete_expired(self, now: datetime) -> int:
         return self._primary.delete_expired(now)
+
+    # --- history (Watch, garbage collection): the primary's -----------------------------
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._collector().gc_window
+
+    def oldest_revision(self) -> int:
+        return self._change_log().oldest_revision()
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        return self._change_log().changes(after, upto, filter)
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        return self._collector().collect_garbage(now)
+
+    def _change_log(self) -> ChangeLog:
+        if not isinstance(self._primary, ChangeLog):
+            raise StorageError(f"{type(self._primary).__name__} keeps no change log")
+        return self._primary
+
+    def _collector(self) -> GarbageCollector:
+        if not isinstance(self._primary, GarbageCollector):
+            raise StorageError(f"{type(self._primary).__name__} does not collect garbage")
+        return self._primary
 
     def close(self) -> None:
         self._closed = True

@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Literal
 
 from clove.errors import (
@@ -48,9 +49,17 @@ from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
 from clove.storage.bulk import ImportRow, describe_row
+from clove.storage.history import (
+    DEFAULT_GC_WINDOW,
+    GarbageReport,
+    RetentionGuard,
+    RevisionChanges,
+    changes_from_versions,
+    require_retained,
+)
 from clove.storage.protocol import RelationshipKey, SchemaRecord, require_revision
 
-__all__ = ["SqliteReader", "SqliteStore"]
+__all__ = ["SqliteReader", "SqliteStore", "migration_status"]
 
 
 # How many rows ``query`` fetches per statement; no statement stays open between pages.
@@ -159,6 +168,22 @@ _CHANGED_SETS_SQL = f"""
     LIMIT {_CHANGED_LIMIT + 1}
 """
 _HEAD_SQL = "SELECT coalesce(max(revision), 0) FROM revisions"
+_OLDEST_SQL = "SELECT value FROM metadata WHERE key = 'oldest_revision'"
+_COMMITS_SQL = (
+    "SELECT revision, committed_at FROM revisions WHERE revision > ? AND revision <= ?"
+    " ORDER BY revision"
+)
+# Garbage collection deletes old versions this many per transaction.
+_GC_BATCH = 10_000
+_DROP_RETIRED_SQL = f"""
+    DELETE FROM relationships
+    WHERE ({_KEY_COLUMNS}, created_revision) IN (
+        SELECT {_KEY_COLUMNS}, created_revision
+        FROM relationships INDEXED BY relationships_by_deleted
+        WHERE deleted_revision <= ? AND deleted_revision != {_LIVE} LIMIT ?
+    )
+"""
+_SCHEMAS_SINCE_SQL = "SELECT revision, text FROM schemas WHERE revision > ? AND revision <= ?"
 _LIVE_EXPIRATION_SQL = (
     f"SELECT expiration FROM relationships WHERE {_KEY_MATCH} AND deleted_revision = {_LIVE}"
 )
@@ -346,6 +371,10 @@ class SqliteStore:
     StorageError. ``synchronous`` "full" makes every committed write survive power loss;
     "normal" is faster and still never corrupts the file, but may lose the last writes when
     the machine (not just the process) dies.
+
+    ``migrate`` applies pending storage migrations on open; with False, opening a file that
+    is not fully migrated (or not a store yet) raises StorageError naming ``clove migrate``.
+    ``gc_window`` is how much history ``collect_garbage`` keeps (see ``storage.history``).
     """
 
     def __init__(
@@ -354,10 +383,21 @@ class SqliteStore:
         *,
         busy_timeout: float = 5.0,
         synchronous: Literal["full", "normal"] = "full",
+        migrate: bool = True,
+        gc_window: timedelta = DEFAULT_GC_WINDOW,
     ) -> None:
         self._path = os.fspath(path)
+        self._migrate = migrate
+        self._gc_window = gc_window
+        self._guard = RetentionGuard(gc_window)
         if self._path in ("", ":memory:"):
             raise StorageError("SqliteStore needs a file path; use MemoryStore for memory")
+        if not migrate and not os.path.exists(self._path):
+            message = (
+                f"no Clove store at {self._path!r}: create it with"
+                f" `clove migrate --db sqlite://{self._path}` (or open it with migrate=True)"
+            )
+            raise StorageError(message)
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
         self._closed = False
@@ -368,11 +408,13 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         # A revision known to be committed; readers at or below it need no head query.
         self._known_head = 0
+        since = time.monotonic()
         try:
             self._store_id = self._open_file()
         except BaseException:
             self.close()
             raise
+        self._guard.saw_head(self._known_head, since)
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -389,11 +431,13 @@ class SqliteStore:
         return self._path
 
     def head_revision(self) -> int:
+        since = time.monotonic()
         try:
             head: int = self._cursor().execute(_HEAD_SQL).fetchone()[0]
         except sqlite3.Error as error:
             raise _storage_error(error) from error
         self._known_head = max(self._known_head, head)
+        self._guard.saw_head(head, since)
         return head
 
     def reader(self, revision: int) -> SqliteReader:
@@ -403,6 +447,8 @@ class SqliteStore:
         if revision > self._known_head:
             self.head_revision()
         require_revision(revision, self._known_head)
+        if not self._guard.retained(revision):
+            require_retained(revision, self.oldest_revision(), self._gc_window)
         return SqliteReader(self, revision, now)
 
     def write(
@@ -415,6 +461,7 @@ class SqliteStore:
         now: datetime | None = None,
     ) -> int:
         now_micros = _now_micros() if now is None else _micros(now)
+        since = time.monotonic()
         with self._write_lock, self._transaction() as connection:
             revision: int = connection.execute(_HEAD_SQL).fetchone()[0] + 1
             for precondition in preconditions:
@@ -440,6 +487,7 @@ class SqliteStore:
                 (revision, _now_micros()),
             )
         self._known_head = max(self._known_head, revision)
+        self._guard.saw_head(revision, since)
         return revision
 
     def changed_sets(self, after: int, upto: int) -> set[tuple[str, str, str]] | None:
@@ -451,7 +499,8 @@ class SqliteStore:
             rows = self._connection().execute(_CHANGED_SETS_SQL, (after, upto)).fetchall()
         except sqlite3.Error as error:
             raise _storage_error(error) from error
-        if len(rows) > _CHANGED_LIMIT:
+        # Checked after reading: garbage collection may have removed some of the versions.
+        if len(rows) > _CHANGED_LIMIT or not self._kept_since(after):
             return None
         return {(row[0], row[1], row[2]) for row in rows}
 
@@ -527,6 +576,120 @@ class SqliteStore:
                 connection.execute(f"DROP TABLE IF EXISTS {_STAGING}")
         self._known_head = max(self._known_head, revision)
         return revision
+
+    # --- history: the change log (Watch) and garbage collection ---------------------------
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._gc_window
+
+    def oldest_revision(self) -> int:
+        try:
+            row = self._cursor().execute(_OLDEST_SQL).fetchone()
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        return 0 if row is None else int(row[0])
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        if upto > self._known_head:
+            self.head_revision()
+        require_revision(upto, self._known_head)
+        conditions, filter_params = _filter_sql(filter or RelationshipFilter())
+        where = "".join(f" AND {condition}" for condition in conditions)
+        sql = f"""
+            SELECT {_ALL_COLUMNS}, created_revision, 0
+                FROM relationships INDEXED BY relationships_by_created
+                WHERE created_revision > ? AND created_revision <= ?{where}
+            UNION ALL
+            SELECT {_ALL_COLUMNS}, deleted_revision, 1
+                FROM relationships INDEXED BY relationships_by_deleted
+                WHERE deleted_revision > ? AND deleted_revision <= ?
+                    AND deleted_revision != {_LIVE}{where}
+        """
+        params = (after, upto, *filter_params, after, upto, *filter_params)
+        try:
+            connection = self._connection()
+            rows = connection.execute(sql, params).fetchall()
+            commits = connection.execute(_COMMITS_SQL, (after, upto)).fetchall()
+            schemas = dict(connection.execute(_SCHEMAS_SINCE_SQL, (after, upto)).fetchall())
+        except sqlite3.Error as error:
+            raise _storage_error(error) from error
+        # Checked after reading: a collection that ran meanwhile may have removed versions.
+        if not self._kept_since(after):
+            require_retained(after, self.oldest_revision(), self._gc_window)
+        created: dict[int, list[Relationship]] = {}
+        retired: dict[int, list[Relationship]] = {}
+        for row in rows:
+            into = retired if row[10] else created
+            into.setdefault(row[9], []).append(_relationship(row[:9]))
+        found: list[RevisionChanges] = []
+        for revision, committed_at in commits:
+            schema_text = schemas.get(revision)
+            unchanged = revision not in created and revision not in retired
+            if filter is not None and schema_text is None and unchanged:
+                continue
+            found.append(
+                changes_from_versions(
+                    revision,
+                    _datetime(committed_at),
+                    created.get(revision, ()),
+                    retired.get(revision, ()),
+                    schema_text,
+                )
+            )
+        return found
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        """Forget history older than the window before ``now`` and relationships expired at it.
+
+        The new oldest revision commits first, so that from then on nobody reads below it;
+        the versions it makes unreachable are then deleted in batches, each its own short
+        transaction, so that writers waiting for the file get their turn in between.
+        """
+        before = _micros(now - self._gc_window)
+        with self._write_lock, self._transaction() as connection:
+            row = connection.execute(
+                "SELECT min(revision) FROM revisions WHERE committed_at > ?", (before,)
+            ).fetchone()
+            head: int = connection.execute(_HEAD_SQL).fetchone()[0]
+            previous = connection.execute(_OLDEST_SQL).fetchone()
+            oldest = head if row[0] is None else row[0] - 1
+            oldest = max(oldest, 0 if previous is None else int(previous[0]))
+            connection.execute(
+                "INSERT OR REPLACE INTO metadata (key, value) VALUES ('oldest_revision', ?)",
+                (str(oldest),),
+            )
+            # The head row stays: the head is the largest revision recorded.
+            revisions = connection.execute(
+                "DELETE FROM revisions WHERE revision < ?", (oldest,)
+            ).rowcount
+            schemas = connection.execute(
+                "DELETE FROM schemas WHERE revision <"
+                " (SELECT max(revision) FROM schemas WHERE revision <= ?)",
+                (oldest,),
+            ).rowcount
+        self._guard.forget()
+        versions = 0
+        while True:
+            with self._write_lock, self._transaction() as connection:
+                batch = connection.execute(_DROP_RETIRED_SQL, (oldest, _GC_BATCH)).rowcount
+            versions += batch
+            if batch < _GC_BATCH:
+                break
+        expired = self.delete_expired(now)
+        return GarbageReport(
+            oldest_revision=oldest,
+            versions=versions,
+            revisions=revisions,
+            schemas=schemas,
+            expired=expired,
+        )
+
+    def _kept_since(self, revision: int) -> bool:
+        """Whether garbage collection has kept every version retired after ``revision``."""
+        return self._guard.retained(revision) or revision >= self.oldest_revision()
 
     # --- connections and transactions ---------------------------------------------------
 
@@ -617,6 +780,14 @@ class SqliteStore:
                 message = (
                     f"{self._path!r} has storage format {version}, newer than this version of "
                     f"Clove understands ({len(_MIGRATIONS)})"
+                )
+                raise StorageError(message)
+            if version < len(_MIGRATIONS) and not self._migrate:
+                found = "is not a Clove store" if version == 0 else f"has storage format {version}"
+                message = (
+                    f"{self._path!r} {found}; this version of Clove needs format"
+                    f" {len(_MIGRATIONS)}: run `clove migrate --db sqlite://{self._path}`"
+                    " (or open it with migrate=True)"
                 )
                 raise StorageError(message)
             for statements in _MIGRATIONS[version:]:
@@ -785,6 +956,27 @@ def _apply_updates(
             _INSERT_SQL, (*key, rel.caveat_name, rel.context_json, expiration, revision)
         )
         present[key] = True
+
+
+def _datetime(epoch_micros: int) -> datetime:
+    return datetime.fromtimestamp(epoch_micros / 1_000_000, UTC)
+
+
+def migration_status(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The storage format of the file at ``path`` and the one this Clove needs (0: no store).
+
+    Reads only: the file is neither created nor changed.
+    """
+    file = os.fspath(path)
+    if not os.path.exists(file):
+        return 0, len(_MIGRATIONS)
+    try:
+        uri = f"{Path(file).resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as error:
+        raise _storage_error(error, f"cannot read {file!r}") from error
+    return version, len(_MIGRATIONS)
 
 
 def _storage_error(error: sqlite3.Error, context: str = "SQLite") -> StorageError:
