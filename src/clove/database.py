@@ -188,6 +188,15 @@ class Database:
             case "at_exact_snapshot":
                 return decode_token(_token(consistency), self._store.store_id)
 
+    def snapshot(self, consistency: ConsistencyArg = None) -> str:
+        """A token for the revision that ``consistency`` reads at now.
+
+        Servers resolve a request's consistency once, then read at exactly this revision
+        (``Consistency.at_exact_snapshot``) so that every part of the answer, and the token
+        they return with it, name the same revision.
+        """
+        return encode_token(self._store.store_id, self._revision(consistency))
+
     def _fresh_head(self) -> int:
         self._head = self._store.head_revision()
         self._head_seen_at = time.monotonic()
