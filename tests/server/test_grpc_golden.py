@@ -64,7 +64,7 @@ def _load(client: Client, document: dict[str, Any]) -> None:
     """Empty the store of the previous document, then write this one's schema and data."""
     try:
         old = parse_schema(client.ReadSchema(ReadSchemaRequest()).schema_text)
-    except Exception:  # noqa: BLE001 - no schema yet: nothing to empty
+    except Exception:
         old = None
     for definition in old.definitions if old is not None else ():
         client.DeleteRelationships(
