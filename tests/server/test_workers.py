@@ -27,7 +27,13 @@ from authzed.api.v1.permission_service_pb2 import ImportBulkRelationshipsRequest
 from server.serve_process import Server, running_server
 from storage.postgres_server import drop_schemas, new_schema, require_postgres, url_with_schema
 
-SCHEMA = "definition user {}\ndefinition document {\n relation viewer: user\n permission view = viewer\n}"
+SCHEMA = """
+definition user {}
+definition document {
+    relation viewer: user
+    permission view = viewer
+}
+"""
 HAS = CheckPermissionResponse.PERMISSIONSHIP_HAS_PERMISSION
 
 
