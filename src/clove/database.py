@@ -188,15 +188,6 @@ class Database:
             case "at_exact_snapshot":
                 return decode_token(_token(consistency), self._store.store_id)
 
-    def snapshot(self, consistency: ConsistencyArg = None) -> str:
-        """A token for the revision that ``consistency`` reads at now.
-
-        Servers resolve a request's consistency once, then read at exactly this revision
-        (``Consistency.at_exact_snapshot``) so that every part of the answer, and the token
-        they return with it, name the same revision.
-        """
-        return encode_token(self._store.store_id, self._revision(consistency))
-
     def _fresh_head(self) -> int:
         self._head = self._store.head_revision()
         self._head_seen_at = time.monotonic()
@@ -206,6 +197,14 @@ class Database:
         if time.monotonic() - self._head_seen_at < self._quantum:
             return self._head
         return self._fresh_head()
+
+    def snapshot(self, *, consistency: ConsistencyArg = None) -> str:
+        """The token of the revision a read with ``consistency`` would see now.
+
+        Servers pin a whole request (or a paged listing) to it with
+        ``Consistency.at_exact_snapshot`` and return it as the token the answer was computed at.
+        """
+        return encode_token(self._store.store_id, self._revision(consistency))
 
     def _reader(self, consistency: ConsistencyArg) -> Reader:
         return self._store.reader(self._revision(consistency))

@@ -49,9 +49,9 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         """The snapshot to read at and where to resume: a cursor's own, else the request's."""
         if cursor is not None and cursor.token:
             snapshot, after = convert.decode_cursor(cursor)
-            self._db.snapshot(Consistency.at_exact_snapshot(snapshot))
+            self._db.snapshot(consistency=Consistency.at_exact_snapshot(snapshot))
             return snapshot, after
-        return self._db.snapshot(convert.consistency(consistency)), None
+        return self._db.snapshot(consistency=convert.consistency(consistency)), None
 
     def _check(
         self,

@@ -29,14 +29,14 @@ class SchemaServicer(pb_grpc.SchemaServiceServicer):
             if consistency is not None
             else Consistency.full()
         )
-        snapshot = self._db.snapshot(requested)
+        snapshot = self._db.snapshot(consistency=requested)
         return snapshot, self._db.schema(consistency=Consistency.at_exact_snapshot(snapshot))
 
     def ReadSchema(  # noqa: N802 - the generated servicer's method names
         self, request: pb.ReadSchemaRequest, context: grpc.ServicerContext
     ) -> pb.ReadSchemaResponse:
         require_time(context)
-        snapshot = self._db.snapshot(Consistency.full())
+        snapshot = self._db.snapshot(consistency=Consistency.full())
         text = self._db.read_schema(consistency=Consistency.at_exact_snapshot(snapshot))
         return pb.ReadSchemaResponse(schema_text=text, read_at=convert.zed_token(snapshot))
 
