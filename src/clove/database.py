@@ -303,6 +303,14 @@ class Database:
             return self._head
         return self._fresh_head()
 
+    def snapshot(self, *, consistency: ConsistencyArg = None) -> str:
+        """The token of the revision a read with ``consistency`` would see now.
+
+        Servers pin a whole request (or a paged listing) to it with
+        ``Consistency.at_exact_snapshot`` and return it as the token the answer was computed at.
+        """
+        return encode_token(self._store.store_id, self._revision(consistency))
+
     def _reader(self, consistency: ConsistencyArg) -> Reader:
         if self._routing is not None:
             reader = self._replica_reader(self._routing, consistency)

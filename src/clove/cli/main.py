@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="print a machine-readable report")
     sub.set_defaults(run=_validate)
 
+    from clove.server.cli import add_serve_command
+
+    add_serve_command(commands)
+
     sub = command("demo", "write a small schema and data, then answer a few questions")
     with_db(sub)
     sub.set_defaults(run=_demo)

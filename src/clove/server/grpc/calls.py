@@ -1,0 +1,51 @@
+"""What a servicer knows about its call: the client, the deadline, the shared state."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import grpc
+
+from clove.database import Database
+from clove.errors import UnknownTypeError
+from clove.schema import ir
+from clove.server.dedup import InflightRequests
+from clove.server.limits import Limits
+from clove.server.metrics import PrometheusMetrics
+
+# Set by the guard interceptor before the servicer runs, on the thread that runs it.
+current_client: ContextVar[str] = ContextVar("clove_grpc_client", default="")
+
+
+class DeadlineExceeded(Exception):  # noqa: N818 - a control-flow signal mapped to a status
+    """The call's deadline passed before its work was done."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """The state every servicer of one worker shares."""
+
+    database: Database
+    limits: Limits
+    metrics: PrometheusMetrics
+    inflight: InflightRequests[object]
+
+
+def require_time(context: grpc.ServicerContext) -> float | None:
+    """The seconds left before the call's deadline (None: no deadline); raises when none are."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceeded("the deadline passed before the request finished")
+    return remaining
+
+
+def require_definition(schema: ir.Schema, name: str, relation: str | None = None) -> None:
+    """SpiceDB's FAILED_PRECONDITION for a filter naming what the schema lacks."""
+    definition = schema.definition(name)
+    if definition is None:
+        raise UnknownTypeError(f"object definition `{name}` not found")
+    if relation is not None and definition.relation(relation) is None:
+        raise UnknownTypeError(
+            f"relation/permission `{relation}` not found under definition `{name}`"
+        )

@@ -1,0 +1,43 @@
+"""What a handler gets (the database, settings, a few request headers) and what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from clove.database import ConsistencyArg, Database
+from clove.server.http._consistency import MODE_HEADER, TOKEN_HEADER, requested
+from clove.server.http._settings import HttpSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as a handler sees it; ``headers`` has lower-case names."""
+
+    database: Database
+    settings: HttpSettings
+    headers: Mapping[str, str]
+    base_url: str
+
+    def header_consistency(self) -> ConsistencyArg:
+        """The consistency asked for in the ``Clove-Consistency[-Token]`` headers."""
+        return requested(self.headers.get(MODE_HEADER), self.headers.get(TOKEN_HEADER))
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A body that is not JSON from a msgspec type (metrics, the OpenAPI document)."""
+
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A JSON body and, for answers tied to a revision, that revision's token."""
+
+    body: msgspec.Struct | Raw
+    token: str | None = None
+    status: int = 200

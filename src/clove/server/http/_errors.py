@@ -1,0 +1,94 @@
+"""The one mapper from Clove's errors to HTTP statuses and JSON error bodies.
+
+Domain errors know nothing of HTTP; this module decides the status, a stable ``code`` and
+the one-line message a client sees. Anything unexpected becomes a 500 whose message reveals
+nothing of the cause (the cause is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from clove.errors import (
+    CaveatEvaluationError,
+    InvalidInputError,
+    PreconditionFailedError,
+    RelationshipExistsError,
+    ResourceExhaustedError,
+    RevisionUnavailableError,
+    SchemaError,
+    StorageError,
+    UnauthenticatedError,
+    UnknownTypeError,
+    ValidationError,
+)
+from clove.server.http._api_wire import ErrorBody
+
+_log = logging.getLogger("clove.server.http")
+
+
+class HttpError(Exception):
+    """A response that ends a request early: status, error body and extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = ErrorBody(code=code, message=message, line=line, column=column)
+        self.headers = headers
+
+
+def bad_request(message: str) -> HttpError:
+    return HttpError(400, "invalid_argument", message)
+
+
+def http_error(error: BaseException) -> HttpError:
+    """The HTTP answer for ``error``, raised while serving a request."""
+    match error:
+        case HttpError():
+            return error
+        case SchemaError():
+            line, column = error.line or None, error.column or None
+            return HttpError(400, "invalid_schema", str(error), line=line, column=column)
+        case InvalidInputError():
+            return HttpError(400, "invalid_argument", str(error))
+        case UnknownTypeError():
+            return HttpError(404, "not_found", str(error))
+        case ValidationError():
+            return HttpError(400, "failed_precondition", str(error))
+        case PreconditionFailedError():
+            return HttpError(409, "precondition_failed", str(error))
+        case RelationshipExistsError():
+            return HttpError(409, "already_exists", str(error))
+        case CaveatEvaluationError():
+            return HttpError(400, "caveat_evaluation_failed", str(error))
+        case UnauthenticatedError():
+            challenge = ((b"www-authenticate", b'Bearer realm="clove"'),)
+            return HttpError(401, "unauthenticated", str(error), headers=challenge)
+        case ResourceExhaustedError():
+            retry = _retry_after(error)
+            return HttpError(429, "resource_exhausted", str(error), headers=retry)
+        case RevisionUnavailableError():
+            return HttpError(400, "revision_unavailable", str(error))
+        case StorageError():
+            _log.warning("storage failed: %s", error)
+            return HttpError(503, "unavailable", "the datastore is unavailable; retry later")
+        case _:
+            _log.error("internal error while serving a request", exc_info=error)
+            return HttpError(500, "internal", "internal error (this is a bug in Clove)")
+
+
+def _retry_after(error: ResourceExhaustedError) -> tuple[tuple[bytes, bytes], ...]:
+    """``Retry-After`` in whole seconds: the gate's ``retry_after`` hint, else one second."""
+    hint = getattr(error, "retry_after", None)
+    seconds = math.ceil(hint) if isinstance(hint, int | float) and hint > 0 else 1
+    return ((b"retry-after", str(seconds).encode()),)

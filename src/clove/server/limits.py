@@ -1,0 +1,37 @@
+"""The per-client and per-request limits that keep one client from starving the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clove.errors import ResourceExhaustedError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Limits every surface enforces; the defaults suit one machine serving many services.
+
+    ``rate`` and ``burst`` size each client's token bucket (requests per second, and how many
+    may arrive at once); ``concurrency`` is how many of a client's requests may run at one time.
+    ``max_batch`` bounds the items of one bulk check, write, delete or import batch;
+    ``max_page`` the page size of reads and lookups; ``max_message_bytes`` one request message.
+    """
+
+    rate: float = 5_000.0
+    burst: int = 10_000
+    concurrency: int = 32
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 1_000
+    max_page: int = 1_000
+
+    def require_batch(self, count: int, what: str) -> None:
+        if count > self.max_batch:
+            raise ResourceExhaustedError(
+                f"{what}: {count} items exceed the limit of {self.max_batch} per request"
+            )
+
+    def require_page(self, limit: int, what: str) -> None:
+        if limit > self.max_page:
+            raise ResourceExhaustedError(
+                f"{what}: a limit of {limit} exceeds the maximum page size of {self.max_page}"
+            )

@@ -1,0 +1,86 @@
+"""One worker process: open the store, serve gRPC (and HTTP) until told to stop, then drain.
+
+Workers bind the same ports with SO_REUSEPORT, so the kernel spreads connections over them;
+each opens the store itself, and tokens name store revisions, so a write through one worker is
+visible, per token, through every other.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
+import clove
+from clove.server import logs
+from clove.server.config import ServeConfig
+from clove.server.gate import KeyGate
+from clove.server.grpc.server import Tls, build_grpc_server
+from clove.server.http_surface import HttpSurface, start_http
+from clove.server.metrics import MULTIPROCESS_DIR_VARIABLE, PrometheusMetrics
+
+
+def run_worker(config: ServeConfig, *, worker: int = 0) -> None:
+    """Serve until SIGTERM or SIGINT; then finish the requests in flight (up to the grace)."""
+    logs.configure(config.log_level)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    database = clove.open(config.db)
+    gate = KeyGate(config.keys, config.limits)
+    metrics = PrometheusMetrics()
+    tls = (
+        Tls(certificate_chain=config.tls_cert, private_key=config.tls_key)
+        if config.tls_cert is not None and config.tls_key is not None
+        else None
+    )
+    server, health = build_grpc_server(
+        database,
+        address=config.grpc_addr,
+        gate=gate,
+        metrics=metrics,
+        limits=config.limits,
+        threads=config.threads,
+        tls=tls,
+    )
+    server.start()
+    http: HttpSurface | None = None
+    if config.http_addr is not None:
+        http = start_http(database, config=config, gate=gate, metrics=metrics)
+    logs.log(
+        logging.INFO,
+        "serving",
+        worker=worker,
+        grpc=config.grpc_addr,
+        http=config.http_addr if http is not None else None,
+        db=_redacted(config.db),
+    )
+    stop.wait()
+    logs.log(logging.INFO, "draining", worker=worker, grace_seconds=config.grace)
+    health.enter_graceful_shutdown()
+    stopped = server.stop(config.grace)
+    if http is not None:
+        http.stop(config.grace)
+    stopped.wait()
+    database.close()
+    if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+    logs.log(logging.INFO, "stopped", worker=worker)
+
+
+def _redacted(url: str) -> str:
+    """The database URL without a password."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
