@@ -1,6 +1,7 @@
-"""Every assertion of OpenFGA's consolidated test suite passes, on memory and SQLite.
+"""Every assertion of OpenFGA's consolidated test suite passes, on every backend.
 
-One pytest test per OpenFGA test and backend, so a failure names both. The suite's check,
+One pytest test per OpenFGA test and backend (``open_database`` in ``conftest.py``), so a
+failure names both. The suite's check,
 list-objects and list-users assertions (925 of them) include expected error codes, which the
 runner (``clove.openfga_tests``) maps from Clove's errors.
 """
@@ -8,8 +9,6 @@ runner (``clove.openfga_tests``) maps from Clove's errors.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,18 +22,12 @@ SUITE = CONFORMANCE / "openfga" / "consolidated_1_1_tests.yaml"
 TESTS: list[dict[str, Any]] = yaml.safe_load(SUITE.read_text())["tests"] if SUITE.is_file() else []
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], clove.Database]:
-    numbers = count()
-    if request.param == "memory":
-        return lambda: clove.open("memory")
-    return lambda: clove.open(f"sqlite://{tmp_path}/openfga-{next(numbers)}.db")
-
-
 @pytest.mark.parametrize("test", TESTS, ids=[str(test["name"]) for test in TESTS])
-def test_openfga_suite_test(test: dict[str, Any], opener: Callable[[], clove.Database]) -> None:
+def test_openfga_suite_test(
+    test: dict[str, Any], open_database: Callable[[], clove.Database]
+) -> None:
     require_conformance()
-    outcomes = run_openfga_test(test, file=SUITE.name, open_database=opener)
+    outcomes = run_openfga_test(test, file=SUITE.name, open_database=open_database)
     assert len(outcomes) == count_assertions(test)
     failures = [o for o in outcomes if not o.passed]
     assert not failures, "\n".join(
