@@ -86,7 +86,8 @@ def client(server: Server) -> Iterator[HttpClient]:
     connection.close()
 
 
-SCHEMA = """
+SCHEMA = """use expiration
+
 definition user {}
 
 definition group {
@@ -114,7 +115,7 @@ definition document {
 }
 
 definition note {
-    relation writer: user
+    relation writer: user | user with expiration
     permission write = writer
 }
 """
