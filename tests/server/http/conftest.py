@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 import clove
-
 from server.http.http_support import HttpClient
 
 SERVE = Path(__file__).with_name("serve_app.py")

@@ -15,9 +15,10 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import clove  # noqa: E402
-from clove.server.http import HttpSettings, create_app  # noqa: E402
-from http_support import CountingMetrics, KeyGate  # noqa: E402
+from http_support import CountingMetrics, KeyGate
+
+import clove
+from clove.server.http import HttpSettings, create_app
 
 KEYS = {"alice": "alice-key", "bob": "bob-key", "flood": "flood-key"}
 

@@ -110,11 +110,13 @@ def test_metrics_count_requests_by_client_route_and_code(server: Server) -> None
         (b"[]", "invalid request: Expected `object`, got `array`"),
         (b"{}", "invalid request: Object missing required field `subject`"),
         (
-            b'{"subject": {"type": 7}, "action": {"name": "view"}, "resource": {"type": "document"}}',
+            b'{"subject": {"type": 7}, "action": {"name": "view"}, '
+            b'"resource": {"type": "document"}}',
             "invalid request: subject.type: Expected `str`, got `int`",
         ),
         (
-            b'{"subject": {"type": "user", "id": "alice"}, "action": {}, "resource": {"type": "d"}}',
+            b'{"subject": {"type": "user", "id": "alice"}, "action": {}, '
+            b'"resource": {"type": "d"}}',
             "invalid request: action: Object missing required field `name`",
         ),
         (
