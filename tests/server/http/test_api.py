@@ -280,3 +280,28 @@ def test_consistency_in_the_body(client: HttpClient) -> None:
     assert bad_token.status == 400
     assert bad_token.json()["message"] == "malformed consistency token 'junk'"
     client.post("/v1/relationships/delete", {"filter": {"resource_type": "note"}})
+
+
+def test_expand_matches_the_engine(client: HttpClient, engine: clove.Database) -> None:
+    reply = client.post("/v1/expand", {"resource": "document:doc042", "permission": "view"})
+    assert reply.status == 200, reply.body
+    tree = reply.json()["tree"]
+
+    def shape(node: Any) -> Any:
+        return (
+            node["object"],
+            node["relation"],
+            node["operation"],
+            tuple(shape(child) for child in node.get("children", [])),
+            tuple(node.get("subjects", [])),
+        )
+
+    def engine_shape(node: clove.ExpandNode) -> Any:
+        children = tuple(engine_shape(child) for child in node.children)
+        return (node.object, node.relation, node.operation, children, node.subjects)
+
+    expected = engine.expand("document:doc042", "view", consistency="full")
+    assert shape(tree) == engine_shape(expected)
+    assert tree["operation"] == "exclusion"
+    unknown = client.post("/v1/expand", {"resource": "document:doc042", "permission": "fly"})
+    assert unknown.status == 404

@@ -49,6 +49,7 @@ def test_every_route_is_documented_and_nothing_else(document: Any) -> None:
         ("POST", "/v1/check/bulk"),
         ("POST", "/v1/lookup/resources"),
         ("POST", "/v1/lookup/subjects"),
+        ("POST", "/v1/expand"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
