@@ -1,20 +1,28 @@
-"""In-process cost of the HTTP surface: an AuthZEN evaluation through the ASGI app.
+"""Cost of the HTTP surface: an AuthZEN evaluation through the ASGI app.
 
     .venv/bin/python benchmarks/bench_http.py [--requests 20000] [--backend memory|sqlite]
+    .venv/bin/python benchmarks/bench_http.py --http --clients 4
 
-Calls the ASGI app directly (no sockets), so the figures are what Clove adds per request:
-header scan, authentication, admission, msgspec decode, the check, encode, metrics. The
-engine's own ``Database.check`` on the same question is printed beside it, and the app is
-measured with engine calls inline on the event loop and handed to threads.
+By default it calls the ASGI app directly (no sockets), so the figures are what Clove adds
+per request: header scan, authentication, admission, msgspec decode, the check, encode,
+metrics. The engine's own ``Database.check`` on the same question is printed beside it, and
+the app is measured with engine calls inline on the event loop and handed to threads.
+
+``--http`` serves the app with uvicorn (one process) on a loopback port and sends the same
+request from ``--clients`` threads over keep-alive connections: the end-to-end figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,11 +118,83 @@ async def _drive(app: Any, requests: int) -> list[float]:
     return samples
 
 
+def _serve(backend: str) -> None:
+    """The child process of ``--http``: serve the app, print the port."""
+    import uvicorn
+
+    with tempfile.TemporaryDirectory() as folder:
+        database = _database(backend, folder)
+        app = create_app(database, gate=OpenGate(), metrics=NullMetrics())
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+        # without it a response written in two parts waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        print(sock.getsockname()[1], flush=True)
+        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def _over_http(backend: str, requests: int, clients: int) -> None:
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--backend", backend],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    port = int(child.stdout.readline())
+    per_client = requests // clients
+    samples: list[list[float]] = [[] for _ in range(clients)]
+    headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
+
+    def run(mine: list[float], count: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.request("POST", "/access/v1/evaluation", body=BODY, headers=headers)
+            reply = connection.getresponse()
+            reply.read()
+            if reply.status != 200:
+                raise SystemExit(f"unexpected status {reply.status}")
+            mine.append(time.perf_counter() - started)
+        connection.close()
+
+    try:
+        run([], 500)  # warm up
+        threads = [
+            threading.Thread(target=run, args=(samples[i], per_client)) for i in range(clients)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        child.terminate()
+        child.wait()
+    latencies = sorted(sample for mine in samples for sample in mine)
+    p50 = latencies[len(latencies) // 2] * 1e6
+    p99 = latencies[int(len(latencies) * 0.99)] * 1e6
+    print(f"backend {backend}, uvicorn (1 process), {clients} clients, {len(latencies)} requests")
+    rate = len(latencies) / elapsed
+    print(f"  evaluation over HTTP   {rate:>10,.0f} req/s   p50 {p50:7.1f} µs   p99 {p99:7.1f} µs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--backend", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument("--http", action="store_true", help="serve with uvicorn, measure over TCP")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.serve:
+        _serve(options.backend)
+        return
+    if options.http:
+        _over_http(options.backend, options.requests, options.clients)
+        return
     with tempfile.TemporaryDirectory() as folder:
         database = _database(options.backend, folder)
         direct = []
