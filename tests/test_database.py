@@ -205,3 +205,17 @@ def test_relationship_context_overrides_request_context_before_conversion(
     for client_ip in ("192.168.1.1", "not-an-ip"):
         result = db.check("document:10", "view", "user:bob", context={"client_ip": client_ip})
         assert result.permissionship == clove.Permissionship.HAS
+
+
+def test_snapshot_names_the_revision_a_read_would_see() -> None:
+    db = clove.open()
+    db.write_schema(SCHEMA)
+    first = db.write_relationships(["document:d#viewer@user:a"])
+    assert db.snapshot(consistency="full") == first
+    assert db.snapshot(consistency=clove.Consistency.at_exact_snapshot(first)) == first
+    db.write_relationships(["document:d#banned@user:a"])
+    pinned = clove.Consistency.at_exact_snapshot(first)
+    assert db.check("document:d", "view", "user:a", consistency=pinned)
+    assert db.snapshot(consistency="full") != first
+    with pytest.raises(clove.TokenError):
+        db.snapshot(consistency=clove.Consistency.at_least_as_fresh("junk"))

@@ -85,7 +85,8 @@ def client(server: Server) -> Iterator[HttpClient]:
     connection.close()
 
 
-SCHEMA = """
+SCHEMA = """use expiration
+
 definition user {}
 
 definition group {
@@ -113,7 +114,7 @@ definition document {
 }
 
 definition note {
-    relation writer: user
+    relation writer: user | user with expiration
     permission write = writer
 }
 """

@@ -228,8 +228,15 @@ def test_an_item_error_denies_that_item_only(client: HttpClient) -> None:
     body = {"subject": user("alice"), "action": {"name": "view"}, "evaluations": items}
     answers = client.post("/access/v1/evaluations", body).json()["evaluations"]
     assert [answer["decision"] for answer in answers] == [True, False, True]
-    assert answers[1]["context"]["error"]["status"] == 404
-    assert "nope" in answers[1]["context"]["error"]["message"]
+    assert answers[1]["context"]["error"] == {
+        "status": 404,
+        "code": "not_found",
+        "message": "object definition `nope` not found",
+    }
+    bad_id = [{"resource": {"type": "document", "id": "no spaces"}}, {"resource": doc("doc000")}]
+    answers = client.post("/access/v1/evaluations", {**body, "evaluations": bad_id}).json()
+    assert [answer["decision"] for answer in answers["evaluations"]] == [False, True]
+    assert answers["evaluations"][0]["context"]["error"]["status"] == 400
 
 
 def test_evaluations_missing_defaults_name_the_item(client: HttpClient) -> None:

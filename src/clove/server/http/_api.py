@@ -12,6 +12,7 @@ from typing import Any
 
 from clove.consistency import Consistency
 from clove.database import ConsistencyArg
+from clove.engine.expand import ExpandNode
 from clove.errors import InvalidInputError
 from clove.relationships import (
     Operation,
@@ -32,6 +33,9 @@ from clove.server.http._api_wire import (
     CheckResponse,
     ConsistencyRequest,
     DeleteRelationshipsRequest,
+    ExpandRequest,
+    ExpandResponse,
+    ExpandTree,
     FilterBody,
     FoundResource,
     FoundSubject,
@@ -264,6 +268,22 @@ def check_bulk(call: Call, request: BulkCheckRequest) -> Reply:
         consistency_token=token,
     )
     return Reply(body, token)
+
+
+def expand(call: Call, request: ExpandRequest) -> Reply:
+    consistency, token = _read_at(call, request.consistency)
+    tree = call.database.expand(request.resource, request.permission, consistency=consistency)
+    return Reply(ExpandResponse(tree=_tree(tree), consistency_token=token), token)
+
+
+def _tree(node: ExpandNode) -> ExpandTree:
+    return ExpandTree(
+        object=node.object,
+        relation=node.relation,
+        operation=node.operation,
+        children=[_tree(child) for child in node.children],
+        subjects=list(node.subjects),
+    )
 
 
 def lookup_resources(call: Call, request: LookupResourcesRequest) -> Reply:

@@ -182,6 +182,30 @@ class LookupSubjectsResponse(msgspec.Struct):
     consistency_token: str
 
 
+class ExpandRequest(msgspec.Struct, omit_defaults=True):
+    resource: Annotated[str, msgspec.Meta(description="`type:id`")]
+    permission: str
+    consistency: ConsistencyRequest | None = None
+
+
+class ExpandTree(msgspec.Struct, omit_defaults=True):
+    """A node of the userset tree; a ``leaf`` lists subjects, other nodes combine children."""
+
+    object: str
+    relation: str
+    operation: Literal["union", "intersection", "exclusion", "leaf"]
+    children: list[ExpandTree] = []
+    subjects: Annotated[
+        list[str],
+        msgspec.Meta(description="`type:id`, `type:id#relation` or `type:*`, `[caveat]` if so."),
+    ] = []
+
+
+class ExpandResponse(msgspec.Struct):
+    tree: ExpandTree
+    consistency_token: str
+
+
 class ErrorBody(msgspec.Struct, omit_defaults=True):
     """Every error response: a stable ``code`` and a one-line ``message``."""
 

@@ -207,6 +207,8 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
         raise bad_request(_explain(str(error))) from None
     except msgspec.DecodeError as error:
         raise bad_request(f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise bad_request("the request body nests too deeply") from None
 
 
 def _explain(message: str) -> str:

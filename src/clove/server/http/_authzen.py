@@ -47,8 +47,8 @@ from clove.server.http._authzen_wire import (
     SubjectSearchResponse,
 )
 from clove.server.http._call import Call, Reply
-from clove.server.http._consistency import requested, snapshot
-from clove.server.http._errors import bad_request, http_error
+from clove.server.http._consistency import MODE_HEADER, requested, snapshot
+from clove.server.http._errors import HttpError, bad_request, http_error
 from clove.server.http._paging import (
     collect,
     fingerprint,
@@ -68,7 +68,7 @@ SEARCH_RESOURCE_PATH = "/access/v1/search/resource"
 SEARCH_ACTION_PATH = "/access/v1/search/action"
 
 # Errors in one item of a batch answer that item with a deny; the rest of the batch goes on.
-_ITEM_ERRORS = (InvalidInputError, ValidationError, CaveatEvaluationError)
+_ITEM_ERRORS = (HttpError, InvalidInputError, ValidationError, CaveatEvaluationError)
 
 
 # --- the request's pieces -------------------------------------------------------------------
@@ -110,7 +110,7 @@ def _consistency(call: Call, context: Mapping[str, Any] | None) -> ConsistencyAr
         return call.header_consistency()
     if not isinstance(token, str):
         raise bad_request("context.consistency_token must be a string")
-    return requested(call.headers.get("clove-consistency"), token)
+    return requested(call.headers.get(MODE_HEADER), token)
 
 
 def _object(kind: str, type_: str, id_: str | None) -> str:
@@ -189,8 +189,7 @@ def evaluations(call: Call, request: EvaluationsRequest) -> Reply:
             decision = _evaluate(call, consistency, subject, action, resource, context)
         except _ITEM_ERRORS as error:
             mapped = http_error(error)
-            failure = {"status": mapped.status, "code": mapped.body.code}
-            failure["message"] = mapped.body.message
+            failure = {"status": mapped.status, "code": mapped.body.code, "message": str(mapped)}
             decision = Decision(decision=False, context={"error": failure})
         decisions.append(decision)
         if semantic == "deny_on_first_deny" and not decision.decision:

@@ -30,7 +30,8 @@ Item = TypeVar("Item")
 
 def fingerprint(*query: object) -> str:
     """A short digest of everything that defines a listing except its page."""
-    return hashlib.blake2b(msgspec.json.encode(query), digest_size=8).hexdigest()
+    canonical = msgspec.json.encode(query, order="sorted")
+    return hashlib.blake2b(canonical, digest_size=8).hexdigest()
 
 
 def encode_page_token(snapshot: str, after: Any, query: str) -> str:

@@ -182,6 +182,15 @@ ROUTES: tuple[Route, ...] = (
         summary="The subjects of a type that have the permission on the resource, paged.",
         tag="Permissions",
     ),
+    Route(
+        method="POST",
+        path="/v1/expand",
+        handler=_api.expand,
+        request=_api_wire.ExpandRequest,
+        response=_api_wire.ExpandResponse,
+        summary="The userset tree of a permission on a resource, one subject-set level deep.",
+        tag="Permissions",
+    ),
     # --- operations -------------------------------------------------------------------------
     Route(
         method="GET",
