@@ -242,8 +242,9 @@ class Database:
         self._head = 0
         self._head_seen_at = float("-inf")
         self._written = 0
-        self._types: tuple[int, TypeSystem] | None = None
-        self._types_seen_at = -1  # the reader revision at which ``_types`` was last in force
+        # (reader revision it was last seen in force at, schema revision, compiled schema),
+        # replaced as one tuple so that threads never pair one revision with another's schema.
+        self._types: tuple[int, int, TypeSystem] | None = None
         self._objects: dict[str, ObjectRef] = {}
         self._subjects: dict[str, SubjectRef] = {}
 
@@ -351,16 +352,17 @@ class Database:
     def _typesystem(self, reader: Reader) -> TypeSystem:
         """The compiled schema in force at the reader's revision (revisions never change)."""
         cached = self._types
-        if cached is not None and self._types_seen_at == reader.revision:
-            return cached[1]
+        if cached is not None and cached[0] == reader.revision:
+            return cached[2]
         record = reader.schema()
         if record is None:
             raise ValidationError("no schema has been written")
-        if cached is None or cached[0] != record.revision:
-            cached = (record.revision, TypeSystem(parse_stored_schema(record.text)))
-            self._types = cached
-        self._types_seen_at = reader.revision
-        return cached[1]
+        if cached is not None and cached[1] == record.revision:
+            types = cached[2]
+        else:
+            types = TypeSystem(parse_stored_schema(record.text))
+        self._types = (reader.revision, record.revision, types)
+        return types
 
     def _object(self, text: str | ObjectRef) -> ObjectRef:
         """``parse_object`` with a bounded memo: hot checks name the same objects again."""
@@ -403,8 +405,7 @@ class Database:
         if old is not None and not types.openfga:
             _check_no_orphans(parse_stored_schema(old.text), schema, head)
         revision = self._store.write([], schema_text=text)
-        self._types = (revision, types)
-        self._types_seen_at = revision
+        self._types = (revision, revision, types)
         return self._token(revision)
 
     def read_schema(self, *, consistency: ConsistencyArg = None) -> str:
