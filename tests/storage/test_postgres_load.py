@@ -94,9 +94,7 @@ def test_a_repeated_relationship_names_both_rows(db: Database, schema: str) -> N
     assert _indexes(schema) == before
 
 
-def test_a_bad_row_late_in_the_stream_leaves_the_table_as_it_was(
-    db: Database, schema: str
-) -> None:
+def test_a_bad_row_late_in_the_stream_leaves_the_table_as_it_was(db: Database, schema: str) -> None:
     before = _indexes(schema)
     head = db.store.head_revision()
 

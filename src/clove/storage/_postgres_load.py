@@ -4,7 +4,7 @@ Keeping B-tree indexes up to date row by row is what bounds an import on Postgre
 a million rows descends the primary key and the by-subject index at random places, and once
 those outgrow ``shared_buffers`` every row costs page reads and writes. Building an index
 once, from sorted data, is several times cheaper. So when the table holds no rows at all,
-the import empties it for good (``TRUNCATE``: a fresh file, in key order of arrival), drops
+the import empties it for good (``TRUNCATE``: a fresh file, filled in order), drops
 its full indexes, ``COPY``s the rows straight in (the server stores them while Python
 still parses the next ones) and builds the indexes back, in the same transaction. A
 repeated relationship surfaces as the unique primary key failing to build.
