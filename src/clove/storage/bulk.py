@@ -33,7 +33,8 @@ class BulkImporter(Protocol):
         Whatever the iterable raises (a validation error at row 900,000) propagates and
         leaves nothing written; so does RelationshipExistsError for a row whose key is live
         already or repeated by the import. Other writers are held off only for the final
-        step, not while the rows stream in.
+        step, not while the rows stream in, unless the store says otherwise (PostgreSQL
+        loads a large import into an empty table under its writers' lock).
         """
         ...
 

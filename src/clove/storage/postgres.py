@@ -57,6 +57,7 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
+from clove.storage._postgres_load import load_into_empty, table_is_empty
 from clove.storage._rows import CHANGED_SETS_LIMIT as _CHANGED_LIMIT
 from clove.storage._rows import LIVE as _LIVE
 from clove.storage._rows import filter_conditions
@@ -949,58 +950,95 @@ class PostgresStore:
     def import_rows(self, rows: Iterable[ImportRow], *, batch_size: int) -> int:
         """Create every row at one new revision, all or nothing (``storage.bulk``).
 
-        The rows stream through ``COPY`` into a temporary staging table (no WAL, no lock on
-        the store), ``batch_size`` at a time; only then does the import take the writers'
-        lock, check the staged keys against the live ones in one join, and move everything
-        across with one ``INSERT ... SELECT`` in key order. A repeated key surfaces as the
-        primary key's unique violation, after which a savepoint lets us name the row.
+        An import of at least ``_LOAD_MIN_ROWS`` rows into a table with no rows at all is
+        loaded straight into it and its indexes built afterwards (``_postgres_load``),
+        holding the writers' lock, and an exclusive lock on the table, for the whole
+        import. Any other import goes through a staging table (``_import_staged``), which
+        holds the writers' lock only for its final step.
         """
-        now_micros = _now_micros()
+        iterator = iter(rows)
+        first = list(islice(iterator, _LOAD_MIN_ROWS))
+        large = len(first) == _LOAD_MIN_ROWS
+        stream = _rejoined(first, iterator)
+        table = self._sql.table
         with self._transaction() as connection:
             cursor = connection.cursor()
-            cursor.execute(_CREATE_STAGING)
-            with cursor.copy(_COPY_STAGING) as copy:
-                number = 0
-                iterator = iter(rows)
-                while batch := list(islice(iterator, batch_size)):
-                    for row in batch:
-                        number += 1
-                        copy.write_row((number, *row))
-            # Row counts for the planner: the joins below are only as good as its estimates.
-            cursor.execute(f"ANALYZE {_STAGING}")
-            cursor.execute(self._write_settings)
-            head = cursor.execute(self._sql.next_revision).fetchone()
-            if head is None:
-                raise CloveInternalError(f"the head row of schema {self._schema!r} is missing")
-            revision: int = head[0]
-            clash = cursor.execute(self._import_sql.retire_live, (revision, now_micros)).fetchone()
-            if clash is not None:
-                staged = self._staged_row(cursor, clash[0])
-                message = f"row {clash[0]}: relationship {staged} already exists"
-                raise RelationshipExistsError(message)
-            try:
-                with connection.transaction():
-                    cursor.execute(self._import_sql.insert, (revision,))
-            except psycopg.errors.UniqueViolation:
-                repeated = cursor.execute(_FIRST_REPEAT).fetchone()
-                if repeated is None:
-                    raise
-                staged = self._staged_row(cursor, repeated[0])
-                message = (
-                    f"row {repeated[0]}: relationship {staged} is repeated"
-                    f" (first at row {repeated[1]})"
-                )
-                raise RelationshipExistsError(message) from None
+            if large and table_is_empty(cursor, table):
+                revision = self._take_revision(cursor)
+                if table_is_empty(cursor, table):  # still, now that no writer can add rows
+                    number = load_into_empty(cursor, self._schema, table, stream, revision)
+                else:
+                    number, _ = self._import_staged(connection, stream, batch_size, revision)
+            else:
+                number, revision = self._import_staged(connection, stream, batch_size, None)
         self._known_head = max(self._known_head, revision)
         if number >= _ANALYZE_AFTER_ROWS:
             # Fresh statistics now, rather than plans made for a far smaller table until
             # autovacuum gets round to it (a key-order scan planned as a full sort, say).
             try:
                 with self._pool.connection() as connection:
-                    connection.execute(f"ANALYZE {self._sql.table}")
+                    connection.execute(f"ANALYZE {table}")
             except psycopg.Error as error:
                 raise self._storage_error(error) from error
         return revision
+
+    def _take_revision(self, cursor: psycopg.Cursor[_Row]) -> int:
+        """Take the writers' lock and the next revision, inside the cursor's transaction."""
+        cursor.execute(self._write_settings)
+        head = cursor.execute(self._sql.next_revision).fetchone()
+        if head is None:
+            raise CloveInternalError(f"the head row of schema {self._schema!r} is missing")
+        revision: int = head[0]
+        return revision
+
+    def _import_staged(
+        self,
+        connection: _Connection,
+        rows: Iterable[ImportRow],
+        batch_size: int,
+        revision: int | None,
+    ) -> tuple[int, int]:
+        """Import ``rows`` through a staging table; return their count and the revision.
+
+        The rows stream through ``COPY`` into a temporary staging table (no WAL, no lock on
+        the store), ``batch_size`` at a time; only then does the import take the writers'
+        lock (unless the caller holds it at ``revision`` already), check the staged keys
+        against the live ones in one join, and move everything across with one
+        ``INSERT ... SELECT``. A repeated key surfaces as the primary key's unique
+        violation, after which a savepoint lets us name the row.
+        """
+        now_micros = _now_micros()
+        cursor = connection.cursor()
+        cursor.execute(_CREATE_STAGING)
+        with cursor.copy(_COPY_STAGING) as copy:
+            number = 0
+            iterator = iter(rows)
+            while batch := list(islice(iterator, batch_size)):
+                for row in batch:
+                    number += 1
+                    copy.write_row((number, *row))
+        # Row counts for the planner: the joins below are only as good as its estimates.
+        cursor.execute(f"ANALYZE {_STAGING}")
+        if revision is None:
+            revision = self._take_revision(cursor)
+        clash = cursor.execute(self._import_sql.retire_live, (revision, now_micros)).fetchone()
+        if clash is not None:
+            staged = self._staged_row(cursor, clash[0])
+            message = f"row {clash[0]}: relationship {staged} already exists"
+            raise RelationshipExistsError(message)
+        try:
+            with connection.transaction():
+                cursor.execute(self._import_sql.insert, (revision,))
+        except psycopg.errors.UniqueViolation:
+            repeated = cursor.execute(_FIRST_REPEAT).fetchone()
+            if repeated is None:
+                raise
+            staged = self._staged_row(cursor, repeated[0])
+            message = (
+                f"row {repeated[0]}: relationship {staged} is repeated (first at row {repeated[1]})"
+            )
+            raise RelationshipExistsError(message) from None
+        return number, revision
 
     @functools.cached_property
     def _import_sql(self) -> _ImportStatements:
@@ -1037,6 +1075,18 @@ _CREATE_STAGING = f"""
 """
 # An import this large refreshes the table's statistics when it is done.
 _ANALYZE_AFTER_ROWS = 10_000
+# An import this large into an empty table is loaded with its indexes built afterwards
+# (``_postgres_load``); smaller ones cost little either way and leave readers unblocked.
+_LOAD_MIN_ROWS = 5_000
+
+
+def _rejoined(first: list[ImportRow], rest: Iterator[ImportRow]) -> Iterator[ImportRow]:
+    """``first`` then ``rest``, letting go of ``first``'s rows once they are consumed."""
+    yield from first
+    first.clear()
+    yield from rest
+
+
 _COPY_STAGING = f"COPY {_STAGING} (ordinal, {_ALL_COLUMNS}) FROM STDIN"
 # The first staged row whose key an earlier staged row already has, and that earlier row.
 _FIRST_REPEAT = f"""
