@@ -27,7 +27,7 @@ from clove.schema._expressible import (
     member_expressions,
     subexpressions,
 )
-from clove.schema.convert._names import restore_names, spell_names
+from clove.schema.convert._names import NameChanges, respelled_in, restore_names, spell_names
 from clove.schema.convert._relationships import Renames, renames_from_spicedb, renames_to_spicedb
 from clove.schema.convert._rewrites import lift_rewrites, lower_rewrites
 from clove.schema.ir import ELLIPSIS, Arrow, Schema
@@ -210,17 +210,18 @@ def _to_spicedb(schema: Schema) -> tuple[Schema, Renames]:
     check_rewrites_and_arrows(schema, "SpiceDB")
     lowered, stored = lower_rewrites(schema)
     target, names = spell_names(lowered)
-    _check_spicedb(target)
+    _check_spicedb(target, names)
     return target, renames_to_spicedb(schema, stored, names)
 
 
-def _check_spicedb(schema: Schema) -> None:
+def _check_spicedb(schema: Schema, names: NameChanges) -> None:
     try:
         check_schema(schema)
     except SchemaError as error:
         where = f" (source {error.line}:{error.column})" if error.line else ""
         raise SchemaConversionError(
-            f"cannot write the schema in SpiceDB: {error.message}{where}",
+            f"cannot write the schema in SpiceDB: {error.message}{where}"
+            f"{respelled_in(error.message, names)}",
             construct="SpiceDB rule",
             where=f"{error.line}:{error.column}",
             target="spicedb",

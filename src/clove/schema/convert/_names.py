@@ -56,6 +56,7 @@ _MAX_PATH = 128
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NOT_SNAKE = re.compile(r"[^a-z0-9]+")
 _NOT_WORD = re.compile(r"[^A-Za-z0-9_]+")
+_QUOTED = re.compile(r"`([^`]+)`")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +100,26 @@ def spell_names(schema: Schema) -> tuple[Schema, NameChanges]:
     if not (changes.types or changes.members or changes.caveats):
         return schema, changes
     return _renamed(schema, changes, _annotated), changes
+
+
+def respelled_in(message: str, changes: NameChanges) -> str:
+    """A note naming the respelled names ``message`` mentions (`` `x` `` or `` `x#y` ``), or
+    "" when it mentions none: SpiceDB's checker only knows the new spellings."""
+    originals = {
+        new: old
+        for namespace in (changes.types, changes.members, changes.caveats)
+        for old, new in namespace.items()
+    }
+    mentioned = dict.fromkeys(
+        part
+        for quoted in _QUOTED.findall(message)
+        for part in quoted.split("#")
+        if part in originals
+    )
+    if not mentioned:
+        return ""
+    pairs = ", ".join(f"`{originals[new]}` as `{new}`" for new in mentioned)
+    return f"; SpiceDB spells {pairs}"
 
 
 def _valid_definition_name(name: str, keywords: frozenset[str]) -> bool:
