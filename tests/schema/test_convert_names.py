@@ -393,3 +393,37 @@ def test_annotations_that_cannot_be_honoured_are_schema_errors(
         convert(text, to="openfga")
     assert raised.value.message == message
     assert (raised.value.line, raised.value.column) == where
+
+
+def test_a_respelled_relation_with_a_rewrite_moves_on_both_sides() -> None:
+    model = (
+        "model\n  schema 1.1\ntype user\ntype doc\n  relations\n"
+        "    define owner: [user]\n    define V: [user, doc#V] or owner\n"
+    )
+    there = convert_schema(model, to="spicedb")
+    assert there.text == (
+        "definition user {}\n\n"
+        "definition doc {\n"
+        "\trelation owner: user\n"
+        '\t/** clove:name "V_direct" */\n'
+        "\trelation v_direct: user | doc#v_rel\n"
+        '\t/** clove:name "V" */\n'
+        "\tpermission v_rel = v_direct + owner\n"
+        "}\n"
+    )
+    data = [_tuple("doc:1", "V", "doc:2#V"), _tuple("doc:2", "owner", "user:ann")]
+    moved = convert_relationships(data, there.renames)
+    assert [str(rel) for rel in moved] == [
+        "doc:1#v_direct@doc:2#v_rel",
+        "doc:2#owner@user:ann",
+    ]
+    assert convert_relationships(moved, convert_schema(there.text, to="openfga").renames) == data
+    with clove.open("memory") as original, clove.open("memory") as converted:
+        original.write_schema(model)
+        original.write_relationships(data)
+        converted.write_schema(there.text)
+        converted.write_relationships(moved)
+        ann = SubjectRef(type="user", id="ann")
+        before = original.check(ObjectRef(type="doc", id="1"), "V", ann)
+        after = converted.check(ObjectRef(type="doc", id="1"), "v_rel", ann)
+        assert (str(before.permissionship), str(after.permissionship)) == ("has", "has")
