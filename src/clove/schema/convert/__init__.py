@@ -30,6 +30,7 @@ from clove.schema._expressible import (
 from clove.schema.convert._names import NameChanges, respelled_in, restore_names, spell_names
 from clove.schema.convert._relationships import Renames, renames_from_spicedb, renames_to_spicedb
 from clove.schema.convert._rewrites import lift_rewrites, lower_rewrites
+from clove.schema.convert._subject_sets import arrow_subject_sets, subject_sets_from_arrows
 from clove.schema.ir import ELLIPSIS, Arrow, Schema
 from clove.schema.openfga import parse_openfga_dsl, parse_openfga_json
 from clove.schema.openfga._json_printer import print_openfga_json
@@ -130,7 +131,8 @@ def convert_schema(text: str, *, to: Language, source_syntax: Language | None = 
         parsed = schema
         schema, names = restore_names(parsed)
         schema, lifted = lift_rewrites(schema)
-        renames = renames_from_spicedb(parsed, names, lifted)
+        schema, folded = subject_sets_from_arrows(schema)
+        renames = renames_from_spicedb(parsed, names, lifted, folded)
     if source == "zanzibar" and to in ("openfga", "openfga-json"):
         schema = plain_tuplesets(schema)
     match to:
@@ -208,10 +210,11 @@ def plain_tuplesets(schema: Schema) -> Schema:
 def _to_spicedb(schema: Schema) -> tuple[Schema, Renames]:
     """``schema`` as SpiceDB can write it, checked by SpiceDB's rules, and the renames."""
     check_rewrites_and_arrows(schema, "SpiceDB")
-    lowered, stored = lower_rewrites(schema)
+    arrowed, moved = arrow_subject_sets(schema)
+    lowered, stored = lower_rewrites(arrowed)
     target, names = spell_names(lowered)
     _check_spicedb(target, names)
-    return target, renames_to_spicedb(schema, stored, names)
+    return target, renames_to_spicedb(schema, moved, stored, names)
 
 
 def _check_spicedb(schema: Schema, names: NameChanges) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from clove.relationships import Relationship
 from clove.schema.convert._names import NameChanges
 from clove.schema.convert._rewrites import RelationRenames
+from clove.schema.convert._subject_sets import SubjectSetMoves
 from clove.schema.ir import ELLIPSIS, Definition, Schema
 
 
@@ -25,13 +26,16 @@ class Renames:
     not listed is unchanged.
 
     ``relations`` maps ``(type, stored relation)`` to the relation relationships are stored
-    under; ``members`` maps ``(type, relation or permission)`` to the name checks and subject
-    sets use; ``types`` and ``caveats`` rename object types (resources and subjects alike)
-    and caveats.
+    under; ``subject_sets`` maps ``(type, relation, subject type, subject relation)`` to the
+    relation and subject relation of relationships a subject set moves whole (see
+    ``_subject_sets``); ``members`` maps ``(type, relation or permission)`` to the name
+    checks and subject sets use; ``types`` and ``caveats`` rename object types (resources
+    and subjects alike) and caveats.
     """
 
     relations: Mapping[tuple[str, str], str] = field(default_factory=dict)
     members: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    subject_sets: Mapping[tuple[str, str, str, str], tuple[str, str]] = field(default_factory=dict)
     types: Mapping[str, str] = field(default_factory=dict)
     caveats: Mapping[str, str] = field(default_factory=dict)
 
@@ -48,24 +52,29 @@ class Renames:
         resource_type, relation = relationship.resource_type, relationship.relation
         subject_type, subject_relation = relationship.subject_type, relationship.subject_relation
         caveat = relationship.caveat_name
+        moved = self.subject_sets.get((resource_type, relation, subject_type, subject_relation))
+        if moved is not None:
+            relation, subject_relation = moved
+        else:
+            relation = self.relations.get((resource_type, relation), relation)
+            if subject_relation != ELLIPSIS:
+                subject_relation = self.member_name(subject_type, subject_relation)
         changed = replace(
             relationship,
             resource_type=self.type_name(resource_type),
-            relation=self.relations.get((resource_type, relation), relation),
+            relation=relation,
             subject_type=self.type_name(subject_type),
-            subject_relation=(
-                subject_relation
-                if subject_relation == ELLIPSIS
-                else self.member_name(subject_type, subject_relation)
-            ),
+            subject_relation=subject_relation,
             caveat_name=None if caveat is None else self.caveats.get(caveat, caveat),
         )
         return relationship if changed == relationship else changed
 
 
-def renames_to_spicedb(source: Schema, stored: RelationRenames, names: NameChanges) -> Renames:
-    """Renames for ``source`` written in SpiceDB: ``stored`` from lowering its rewrites, then
-    ``names`` from spelling the result."""
+def renames_to_spicedb(
+    source: Schema, arrowed: SubjectSetMoves, stored: RelationRenames, names: NameChanges
+) -> Renames:
+    """Renames for ``source`` written in SpiceDB: ``arrowed`` from writing subject sets as
+    arrows, ``stored`` from lowering its rewrites, then ``names`` from spelling the result."""
     relations: dict[tuple[str, str], str] = {}
     members: dict[tuple[str, str], str] = {}
     for definition in source.definitions:
@@ -74,12 +83,19 @@ def renames_to_spicedb(source: Schema, stored: RelationRenames, names: NameChang
             relations[(definition.name, relation.name)] = names.members.get(lowered, lowered)
         for name in _member_names(definition):
             members[(definition.name, name)] = names.members.get(name, name)
-    return _renames(relations, members, names)
+    subject_sets = {
+        key: (names.members.get(relation, relation), subject_relation)
+        for key, (relation, subject_relation) in arrowed.items()
+    }
+    return _renames(relations, members, subject_sets, names)
 
 
-def renames_from_spicedb(source: Schema, names: NameChanges, lifted: RelationRenames) -> Renames:
+def renames_from_spicedb(
+    source: Schema, names: NameChanges, lifted: RelationRenames, folded: SubjectSetMoves
+) -> Renames:
     """Renames for SpiceDB ``source`` read into another language: ``names`` restored first,
-    then ``lifted`` from folding ``<name>_direct`` relations into rewrites."""
+    then ``lifted`` from folding ``<name>_direct`` relations into rewrites, then ``folded``
+    from putting subject sets back (keyed by restored names)."""
     relations: dict[tuple[str, str], str] = {}
     members: dict[tuple[str, str], str] = {}
     for definition in source.definitions:
@@ -91,17 +107,30 @@ def renames_from_spicedb(source: Schema, names: NameChanges, lifted: RelationRen
             )
         for name in _member_names(definition):
             members[(definition.name, name)] = names.members.get(name, name)
-    return _renames(relations, members, names)
+    spelled_types = {old: new for new, old in names.types.items()}
+    spelled_members = {old: new for new, old in names.members.items()}
+    subject_sets = {
+        (
+            spelled_types.get(type_name, type_name),
+            spelled_members.get(relation, relation),
+            spelled_types.get(subject_type, subject_type),
+            subject_relation,
+        ): target
+        for (type_name, relation, subject_type, subject_relation), target in folded.items()
+    }
+    return _renames(relations, members, subject_sets, names)
 
 
 def _renames(
     relations: dict[tuple[str, str], str],
     members: dict[tuple[str, str], str],
+    subject_sets: dict[tuple[str, str, str, str], tuple[str, str]],
     names: NameChanges,
 ) -> Renames:
     return Renames(
         relations={key: name for key, name in relations.items() if key[1] != name},
         members={key: name for key, name in members.items() if key[1] != name},
+        subject_sets=subject_sets,
         types=dict(names.types),
         caveats=dict(names.caveats),
     )
