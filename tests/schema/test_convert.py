@@ -194,18 +194,18 @@ def test_subject_sets_keep_their_relation_when_relationships_move() -> None:
 
 
 def test_spicedb_rules_the_source_broke_are_conversion_errors() -> None:
+    # A caveat parameter is named in the CEL expression too, so it is not respelled.
     model = (
         "model\n  schema 1.1\n"
         "type user\n"
-        "type group\n  relations\n    define member: [user, user:*]\n"
-        "type folder\n  relations\n    define viewer: [group#member]\n"
+        "type doc\n  relations\n    define viewer: [user with big]\n"
+        "condition big(relation: int) {\n  relation > 1\n}\n"
     )
     with pytest.raises(SchemaConversionError) as raised:
         convert(model, to="spicedb")
     assert str(raised.value) == (
-        "cannot write the schema in SpiceDB: for relation `folder#viewer`: relation/permission"
-        " `group#member` includes wildcard type `user` via relation `group#member`: wildcard"
-        " relations cannot be transitively included (source 9:21)"
+        "cannot write the schema in SpiceDB: invalid parameter name `relation` on caveat `big`"
+        " (source 7:15)"
     )
 
 

@@ -10,7 +10,9 @@ its rewrite (see ``_rewrites``). Stored relationships then live under another re
 converted model answers the same checks on the converted data. Names SpiceDB's grammar cannot
 spell (``a1``, ``scopeA``, a type called ``permission``) get a valid spelling there, with the
 original recorded in a ``clove:name`` doc comment that converting back honours (see
-``_names``); types, members and caveats of data then move too. Constructs the target cannot
+``_names``); types, members and caveats of data then move too. A subject set that reaches a
+wildcard, which SpiceDB forbids, is written as an arrow over a relation to its type (see
+``_subject_sets``), and its relationships move there. Constructs the target cannot
 express raise ``SchemaConversionError``; input that does not parse raises ``SchemaError``.
 """
 
