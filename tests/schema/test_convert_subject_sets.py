@@ -168,3 +168,22 @@ def test_annotations_that_cannot_be_honoured_are_schema_errors(
         convert(text, to="openfga")
     assert raised.value.message == message
     assert (raised.value.line, raised.value.column) == (7, 11)
+
+
+def test_a_second_annotation_without_its_arrow_is_a_schema_error() -> None:
+    text = (
+        "definition group {\n\trelation member: group\n}\n"
+        "definition folder {\n"
+        '\t/** clove:subject-set {"of": "viewer", "at": 0, "slot": 0} */\n'
+        "\trelation one: group\n"
+        '\t/** clove:subject-set {"of": "viewer", "at": 1, "slot": 0} */\n'
+        "\trelation two: group\n"
+        "\tpermission viewer = one->member\n"
+        "}\n"
+    )
+    with pytest.raises(SchemaError) as raised:
+        convert(text, to="openfga")
+    assert raised.value.message == (
+        "`clove:subject-set` on `two` names `viewer`, which has no arrow over it"
+    )
+    assert (raised.value.line, raised.value.column) == (8, 11)

@@ -184,7 +184,7 @@ def _decode_definition(definition: Definition, moves: SubjectSetMoves) -> Defini
         assert expression is not None  # _take checked that the arrows are there
         for stored, (_, at, _slot) in mine:
             (subject,) = stored.allowed
-            arrow = next(a for a in _arrows(expression) if a.tupleset == stored.name)
+            arrow = _arrow_over(stored, owner_name, expression)
             allowed.insert(at, replace(subject, relation=arrow.target))
             expression = _without_arrow(expression, stored.name)
             moves[(definition.name, stored.name, subject.type, ELLIPSIS)] = (
@@ -245,8 +245,19 @@ def _take(
     for index, permission in enumerate(permissions):
         if permission.name == name and holds_arrow(permission.expression):
             return permissions.pop(index)
-    raise SchemaError(
-        f"`{ANNOTATION}` on `{stored.name}` names `{name}`, which has no arrow over it",
+    raise _no_arrow(stored, name)
+
+
+def _arrow_over(stored: Relation, owner: str, expression: Expression) -> Arrow:
+    for arrow in _arrows(expression):
+        if arrow.tupleset == stored.name:
+            return arrow
+    raise _no_arrow(stored, owner)
+
+
+def _no_arrow(stored: Relation, owner: str) -> SchemaError:
+    return SchemaError(
+        f"`{ANNOTATION}` on `{stored.name}` names `{owner}`, which has no arrow over it",
         line=stored.span.line,
         column=stored.span.column,
     )
