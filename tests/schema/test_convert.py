@@ -12,6 +12,7 @@ from clove.cli.main import main
 from clove.errors import SchemaConversionError, SchemaError
 from clove.relationships import parse_relationship
 from clove.schema.convert import (
+    Renames,
     convert,
     convert_relationships,
     convert_schema,
@@ -193,12 +194,18 @@ def test_subject_sets_keep_their_relation_when_relationships_move() -> None:
 
 
 def test_spicedb_rules_the_source_broke_are_conversion_errors() -> None:
+    # A caveat parameter is named in the CEL expression too, so it is not respelled.
+    model = (
+        "model\n  schema 1.1\n"
+        "type user\n"
+        "type doc\n  relations\n    define viewer: [user with big]\n"
+        "condition big(relation: int) {\n  relation > 1\n}\n"
+    )
     with pytest.raises(SchemaConversionError) as raised:
-        convert('name: "ab"', to="spicedb")
+        convert(model, to="spicedb")
     assert str(raised.value) == (
-        "cannot write the schema in SpiceDB: invalid definition name `ab`: each /-separated"
-        " part must be 3 to 64 characters of a-z, 0-9 and _, start with a letter and end with"
-        " a letter or digit (at most 128 bytes in all) (source 1:1)"
+        "cannot write the schema in SpiceDB: invalid parameter name `relation` on caveat `big`"
+        " (source 7:15)"
     )
 
 
@@ -564,7 +571,7 @@ relation {
 
 def test_a_zanzibar_config_converted_to_spicedb_answers_on_renamed_data() -> None:
     conversion = convert_schema(ZANZIBAR_DOCS, to="spicedb")
-    assert conversion.renames == {("doc", "viewer"): "viewer_direct"}
+    assert conversion.renames == Renames(relations={("doc", "viewer"): "viewer_direct"})
     data = convert_relationships(
         [
             "doc:readme#viewer@user:ann",

@@ -10,12 +10,14 @@ start with ``This`` (as the OpenFGA DSL wants), references only to members defin
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from clove.errors import SchemaConversionError
 from clove.schema.convert import (
+    Renames,
     convert,
     convert_schema,
     lift_rewrites,
@@ -24,8 +26,11 @@ from clove.schema.convert import (
     print_openfga_dsl,
     print_openfga_json,
     print_spicedb,
+    restore_names,
+    spell_names,
 )
 from clove.schema.ir import (
+    AllowedSubject,
     Arrow,
     Definition,
     Exclusion,
@@ -205,7 +210,98 @@ def test_converting_through_every_language_and_back_keeps_the_schema(schema: Sch
     assert parse_zanzibar(convert(spicedb, to="zanzibar")) == flattened(schema)
     # A SpiceDB source converted to SpiceDB keeps its meaning and its relation names.
     again = convert_schema(spicedb, to="spicedb")
-    assert (parse_schema(again.text), again.renames) == (parse_schema(spicedb), {})
+    assert (parse_schema(again.text), again.renames) == (parse_schema(spicedb), Renames())
+
+
+# Names other languages allow and SpiceDB does not, with the spellings they would collide with.
+AWKWARD_TYPES = ("scopeA", "scope_a", "permission", "permission_type", "ab", "Doc", "my-doc", "1st")
+AWKWARD_MEMBERS = (
+    "a1",
+    "A1",
+    "a1_rel",
+    "nil",
+    "relation",
+    "with",
+    "x",
+    "canView",
+    "can_view",
+    "r" * 70,
+    "r" * 64,
+    "2nd",
+    "é",
+    "viewer",
+)
+
+
+@st.composite
+def awkwardly_named_schemas(draw: st.DrawFn) -> Schema:
+    """``zanzibar_schemas`` with types and members renamed to names SpiceDB cannot spell."""
+    schema = draw(zanzibar_schemas())
+    types = [definition.name for definition in schema.definitions]
+    members = sorted({m.name for d in schema.definitions for m in (*d.relations, *d.permissions)})
+    new_types = draw(st.permutations(AWKWARD_TYPES))[: len(types)]
+    new_members = draw(st.permutations(AWKWARD_MEMBERS))[: len(members)]
+    return _renamed(
+        schema,
+        dict(zip(types, new_types, strict=True)),
+        dict(zip(members, new_members, strict=True)),
+    )
+
+
+def _renamed(schema: Schema, types: dict[str, str], members: dict[str, str]) -> Schema:
+    def expression(node: Expression) -> Expression:
+        match node:
+            case Union(children=children) | Intersection(children=children):
+                return replace(node, children=tuple(map(expression, children)))
+            case Exclusion(base=base, subtracted=subtracted):
+                return replace(node, base=expression(base), subtracted=expression(subtracted))
+            case RelationRef(name=name):
+                return replace(node, name=members[name])
+            case Arrow(tupleset=tupleset, target=target):
+                return replace(node, tupleset=members[tupleset], target=members[target])
+            case _:
+                return node
+
+    def subject(allowed: AllowedSubject) -> AllowedSubject:
+        relation = members.get(allowed.relation, allowed.relation)
+        return replace(allowed, type=types[allowed.type], relation=relation)
+
+    return replace(
+        schema,
+        definitions=tuple(
+            replace(
+                d,
+                name=types[d.name],
+                relations=tuple(
+                    replace(
+                        r,
+                        name=members[r.name],
+                        allowed=tuple(map(subject, r.allowed)),
+                        rewrite=None if r.rewrite is None else expression(r.rewrite),
+                    )
+                    for r in d.relations
+                ),
+                permissions=tuple(
+                    replace(p, name=members[p.name], expression=expression(p.expression))
+                    for p in d.permissions
+                ),
+            )
+            for d in schema.definitions
+        ),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(awkwardly_named_schemas())
+def test_names_spicedb_cannot_spell_come_back_exactly(schema: Schema) -> None:
+    text = print_spicedb(schema)  # respelled, and checked by SpiceDB's rules
+    parsed = parse_schema(text)
+    assert lift_rewrites(restore_names(parsed)[0])[0] == flattened(schema)
+    # The names SpiceDB sees are its own, and not one is used for two different names.
+    spelled, changes = spell_names(lower_rewrites(schema)[0])
+    assert parsed == flattened(spelled)
+    for namespace in (changes.types, changes.members):
+        assert len(set(namespace.values())) == len(namespace)
 
 
 def _openfga_text(schema: Schema, printer: Callable[[Schema], str]) -> str:

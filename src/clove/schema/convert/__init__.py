@@ -7,7 +7,12 @@ relation with a rewrite is written there as a stored relation ``<name>_direct`` 
 permission ``<name>``, and that pattern in a SpiceDB source is read back as the relation with
 its rewrite (see ``_rewrites``). Stored relationships then live under another relation name;
 ``relation_renames`` says which, and ``convert_relationships`` moves data accordingly, so the
-converted model answers the same checks on the converted data. Constructs the target cannot
+converted model answers the same checks on the converted data. Names SpiceDB's grammar cannot
+spell (``a1``, ``scopeA``, a type called ``permission``) get a valid spelling there, with the
+original recorded in a ``clove:name`` doc comment that converting back honours (see
+``_names``); types, members and caveats of data then move too. A subject set that reaches a
+wildcard, which SpiceDB forbids, is written as an arrow over a relation to its type (see
+``_subject_sets``), and its relationships move there. Constructs the target cannot
 express raise ``SchemaConversionError``; input that does not parse raises ``SchemaError``.
 """
 
@@ -24,7 +29,10 @@ from clove.schema._expressible import (
     member_expressions,
     subexpressions,
 )
-from clove.schema.convert._rewrites import Renames, lift_rewrites, lower_rewrites
+from clove.schema.convert._names import NameChanges, respelled_in, restore_names, spell_names
+from clove.schema.convert._relationships import Renames, renames_from_spicedb, renames_to_spicedb
+from clove.schema.convert._rewrites import lift_rewrites, lower_rewrites
+from clove.schema.convert._subject_sets import arrow_subject_sets, subject_sets_from_arrows
 from clove.schema.ir import ELLIPSIS, Arrow, Schema
 from clove.schema.openfga import parse_openfga_dsl, parse_openfga_json
 from clove.schema.openfga._json_printer import print_openfga_json
@@ -37,6 +45,7 @@ __all__ = [
     "LANGUAGES",
     "Conversion",
     "Language",
+    "Renames",
     "convert",
     "convert_relationships",
     "convert_schema",
@@ -50,6 +59,8 @@ __all__ = [
     "print_spicedb",
     "print_zanzibar",
     "relation_renames",
+    "restore_names",
+    "spell_names",
 ]
 
 Language = Literal["spicedb", "openfga", "openfga-json", "zanzibar"]
@@ -58,15 +69,16 @@ LANGUAGES: tuple[Language, ...] = get_args(Language)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Conversion:
-    """A converted schema: its text, its IR, and the stored relations that were renamed.
+    """A converted schema: its text, its IR, and the names its data must now use.
 
-    ``renames`` maps ``(definition, relation in the source)`` to the relation's name in the
-    target, for the stored relations whose name changed; all others keep their names.
+    ``renames`` says where stored relationships go (``convert_relationships``) and what
+    checks ask for: renamed stored relations, relations and permissions, types and caveats,
+    keyed by the source's names; all others keep their names.
     """
 
     text: str
     schema: Schema
-    renames: Mapping[tuple[str, str], str]
+    renames: Renames
 
 
 def detect_language(text: str) -> Language:
@@ -82,8 +94,9 @@ def detect_language(text: str) -> Language:
 def parse_any(text: str, *, syntax: Language | None = None) -> Schema:
     """Parse ``text`` in ``syntax`` (detected when None) into the IR, as that language means it.
 
-    SpiceDB text is returned as written (relations never carry rewrites there); use
-    ``lift_rewrites`` to fold the ``<name>_direct`` pattern.
+    SpiceDB text is returned as written (relations never carry rewrites there, and
+    ``clove:name`` annotations stay doc comments); use ``restore_names`` and then
+    ``lift_rewrites`` to read it as another language would.
     """
     language = syntax or detect_language(text)
     match language:
@@ -100,15 +113,13 @@ def parse_any(text: str, *, syntax: Language | None = None) -> Schema:
 
 
 def print_spicedb(schema: Schema) -> str:
-    """SpiceDB text for any IR: relation rewrites become ``<name>_direct`` + a permission.
+    """SpiceDB text for any IR: relation rewrites become ``<name>_direct`` + a permission, and
+    names SpiceDB cannot spell are respelled (the original kept in a ``clove:name`` comment).
 
-    The result is type-checked with SpiceDB's rules; a schema that breaks them (names that
-    SpiceDB does not allow, for example) raises ``SchemaConversionError``.
+    The result is type-checked with SpiceDB's rules; a schema that breaks them (a wildcard
+    reached through a subject set, for example) raises ``SchemaConversionError``.
     """
-    check_rewrites_and_arrows(schema, "SpiceDB")
-    lowered, _ = lower_rewrites(schema)
-    _check_spicedb(lowered)
-    return print_schema(lowered)
+    return print_schema(_to_spicedb(schema)[0])
 
 
 def convert_schema(text: str, *, to: Language, source_syntax: Language | None = None) -> Conversion:
@@ -117,17 +128,19 @@ def convert_schema(text: str, *, to: Language, source_syntax: Language | None = 
     if to not in LANGUAGES:
         raise _unknown_language(to)
     schema = parse_any(text, syntax=source)
-    renames: Renames = {}
+    renames = Renames()
     if source == "spicedb" and to != "spicedb":
-        schema, renames = lift_rewrites(schema)
+        parsed = schema
+        schema, names = restore_names(parsed)
+        schema, lifted = lift_rewrites(schema)
+        schema, folded = subject_sets_from_arrows(schema)
+        renames = renames_from_spicedb(parsed, names, lifted, folded)
     if source == "zanzibar" and to in ("openfga", "openfga-json"):
         schema = plain_tuplesets(schema)
     match to:
         case "spicedb":
-            check_rewrites_and_arrows(schema, "SpiceDB")
-            target, lowered = lower_rewrites(schema)
-            _check_spicedb(target)
-            return Conversion(text=print_schema(target), schema=target, renames=lowered)
+            target, renames = _to_spicedb(schema)
+            return Conversion(text=print_schema(target), schema=target, renames=renames)
         case "openfga":
             output = print_openfga_dsl(schema)
         case "openfga-json":
@@ -146,24 +159,27 @@ def relation_renames(
     text: str, *, to: Language, source_syntax: Language | None = None
 ) -> dict[tuple[str, str], str]:
     """``(definition, stored relation)`` → its name after converting ``text`` to ``to``."""
-    return dict(convert_schema(text, to=to, source_syntax=source_syntax).renames)
+    return dict(convert_schema(text, to=to, source_syntax=source_syntax).renames.relations)
 
 
 def convert_relationships(
-    relationships: Iterable[Relationship | str], renames: Mapping[tuple[str, str], str]
+    relationships: Iterable[Relationship | str],
+    renames: Renames | Mapping[tuple[str, str], str],
 ) -> list[Relationship]:
-    """Relationships moved to the renamed relations (resource side only).
+    """Relationships as the converted schema stores them.
 
-    Subject sets such as ``group:eng#member`` keep their relation: in every language they
-    mean the whole relation, rewrite included, which the converted schema keeps under its
-    original name.
+    ``renames`` is a conversion's ``Renames``, or just its stored relations. A relation
+    renamed because it has a rewrite moves on the resource side only: subject sets such as
+    ``group:eng#member`` mean the whole relation, rewrite included, which the converted
+    schema keeps under its name. A respelled name moves everywhere: object types of
+    resources and subjects, subject relations, caveats.
     """
-    moved: list[Relationship] = []
-    for relationship in relationships:
-        rel = parse_relationship(relationship) if isinstance(relationship, str) else relationship
-        new_name = renames.get((rel.resource_type, rel.relation))
-        moved.append(rel if new_name is None else replace(rel, relation=new_name))
-    return moved
+    if not isinstance(renames, Renames):
+        renames = Renames(relations=renames)
+    return [
+        renames.relationship(parse_relationship(rel) if isinstance(rel, str) else rel)
+        for rel in relationships
+    ]
 
 
 def plain_tuplesets(schema: Schema) -> Schema:
@@ -193,13 +209,24 @@ def plain_tuplesets(schema: Schema) -> Schema:
     return replace(schema, definitions=tuple(definitions))
 
 
-def _check_spicedb(schema: Schema) -> None:
+def _to_spicedb(schema: Schema) -> tuple[Schema, Renames]:
+    """``schema`` as SpiceDB can write it, checked by SpiceDB's rules, and the renames."""
+    check_rewrites_and_arrows(schema, "SpiceDB")
+    arrowed, moved = arrow_subject_sets(schema)
+    lowered, stored = lower_rewrites(arrowed)
+    target, names = spell_names(lowered)
+    _check_spicedb(target, names)
+    return target, renames_to_spicedb(schema, moved, stored, names)
+
+
+def _check_spicedb(schema: Schema, names: NameChanges) -> None:
     try:
         check_schema(schema)
     except SchemaError as error:
         where = f" (source {error.line}:{error.column})" if error.line else ""
         raise SchemaConversionError(
-            f"cannot write the schema in SpiceDB: {error.message}{where}",
+            f"cannot write the schema in SpiceDB: {error.message}{where}"
+            f"{respelled_in(error.message, names)}",
             construct="SpiceDB rule",
             where=f"{error.line}:{error.column}",
             target="spicedb",

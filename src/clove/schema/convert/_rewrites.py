@@ -40,7 +40,7 @@ from clove.schema.ir import (
 DERIVED_SUFFIX = "_direct"
 
 # (definition, stored relation name in the source) -> stored relation name in the result.
-Renames = dict[tuple[str, str], str]
+RelationRenames = dict[tuple[str, str], str]
 _LeafChange = Callable[[Expression], Expression]
 
 
@@ -53,16 +53,16 @@ def derived_names(name: str) -> Iterator[str]:
         number += 1
 
 
-def lower_rewrites(schema: Schema) -> tuple[Schema, Renames]:
+def lower_rewrites(schema: Schema) -> tuple[Schema, RelationRenames]:
     """The schema without relation rewrites, and the stored relations that were renamed."""
-    renames: Renames = {}
+    renames: RelationRenames = {}
     definitions = tuple(_lower_definition(d, renames) for d in schema.definitions)
     return Schema(
         definitions=definitions, caveats=schema.caveats, use_expiration=schema.use_expiration
     ), renames
 
 
-def _lower_definition(definition: Definition, renames: Renames) -> Definition:
+def _lower_definition(definition: Definition, renames: RelationRenames) -> Definition:
     if all(relation.rewrite is None for relation in definition.relations):
         return definition
     used = {relation.name for relation in definition.relations}
@@ -94,7 +94,7 @@ def _lower_definition(definition: Definition, renames: Renames) -> Definition:
     )
 
 
-def lift_rewrites(schema: Schema) -> tuple[Schema, Renames]:
+def lift_rewrites(schema: Schema) -> tuple[Schema, RelationRenames]:
     """The schema with ``relation P_direct`` + ``permission P = ...`` folded into relation
     ``P`` with a rewrite, and the stored relations that were renamed."""
     subject_relations = {
@@ -110,7 +110,7 @@ def lift_rewrites(schema: Schema) -> tuple[Schema, Renames]:
         for node in subexpressions(expression)
         if isinstance(node, Arrow)
     }
-    renames: Renames = {}
+    renames: RelationRenames = {}
     definitions = tuple(
         _lift_definition(definition, subject_relations, arrow_targets, renames)
         for definition in schema.definitions
@@ -124,7 +124,7 @@ def _lift_definition(
     definition: Definition,
     subject_relations: set[tuple[str, str]],
     arrow_targets: set[str],
-    renames: Renames,
+    renames: RelationRenames,
 ) -> Definition:
     members = {relation.name for relation in definition.relations}
     members |= {permission.name for permission in definition.permissions}
@@ -185,14 +185,14 @@ def _lift_definition(
 
 
 def _replace_this(expression: Expression, stored: str) -> Expression:
-    return _map_leaves(
+    return map_leaves(
         expression,
         lambda leaf: RelationRef(name=stored, span=leaf.span) if isinstance(leaf, This) else leaf,
     )
 
 
 def _replace_reference(expression: Expression, stored: str) -> Expression:
-    return _map_leaves(
+    return map_leaves(
         expression,
         lambda leaf: (
             This(span=leaf.span) if isinstance(leaf, RelationRef) and leaf.name == stored else leaf
@@ -200,20 +200,21 @@ def _replace_reference(expression: Expression, stored: str) -> Expression:
     )
 
 
-def _map_leaves(expression: Expression, change: _LeafChange) -> Expression:
+def map_leaves(expression: Expression, change: _LeafChange) -> Expression:
+    """``expression`` with each leaf (reference, arrow, nil, this) replaced by ``change``."""
     match expression:
         case Union(children=children):
             return Union(
-                children=tuple(_map_leaves(c, change) for c in children), span=expression.span
+                children=tuple(map_leaves(c, change) for c in children), span=expression.span
             )
         case Intersection(children=children):
             return Intersection(
-                children=tuple(_map_leaves(c, change) for c in children), span=expression.span
+                children=tuple(map_leaves(c, change) for c in children), span=expression.span
             )
         case Exclusion(base=base, subtracted=subtracted):
             return Exclusion(
-                base=_map_leaves(base, change),
-                subtracted=_map_leaves(subtracted, change),
+                base=map_leaves(base, change),
+                subtracted=map_leaves(subtracted, change),
                 span=expression.span,
             )
         case RelationRef() | Arrow() | Nil() | This():
