@@ -92,6 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="max_streams", parse=_positive_int, default=_DEFAULTS.max_streams, metavar="N",
             help="watches one client may keep open across all workers (they hold no "
                  "--concurrency slot; each holds a request thread, at most half per worker)"),
+    Setting(name="gc_window", parse=_positive_float, default=86_400.0, metavar="SECONDS",
+            help="history kept for tokens and watch cursors; older ones get OUT_OF_RANGE"),
+    Setting(name="gc_interval", parse=_positive_float, default=None, metavar="SECONDS",
+            help="collect garbage (history past --gc-window, expired relationships) this often, "
+                 "from one worker (default: never; run `clove gc` instead)"),
     Setting(name="threads", parse=_positive_int, default=32, metavar="N",
             help="request threads per worker"),
     Setting(name="grace", parse=_positive_float, default=10.0, metavar="SECONDS",
@@ -113,6 +118,8 @@ class ServeConfig:
     tls_cert: bytes | None
     tls_key: bytes | None
     limits: Limits
+    gc_window: float
+    gc_interval: float | None
     threads: int
     grace: float
     log_level: str
@@ -232,6 +239,8 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
             max_depth=values["max_depth"],
             max_streams=values["max_streams"],
         ),
+        gc_window=values["gc_window"],
+        gc_interval=values["gc_interval"],
         threads=values["threads"],
         grace=values["grace"],
         log_level=values["log_level"],

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+from datetime import timedelta
 from types import FrameType
 
 import clove
@@ -38,7 +39,17 @@ def run_worker(config: ServeConfig, *, worker: int = 0, ledger: LedgerHandle | N
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    database = clove.open(config.db, max_depth=config.limits.max_depth)
+    database = clove.open(
+        config.db,
+        max_depth=config.limits.max_depth,
+        gc_window=timedelta(seconds=config.gc_window),
+        # One collector is enough: the first worker's.
+        gc_interval=(
+            timedelta(seconds=config.gc_interval)
+            if config.gc_interval is not None and worker == 0
+            else None
+        ),
+    )
     shared = None if ledger is None else ClientLedger.attach(ledger, worker=worker)
     gate = KeyGate(config.keys, config.limits, ledger=shared)  # None: this process's own
     metrics = PrometheusMetrics()
