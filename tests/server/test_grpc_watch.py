@@ -176,9 +176,7 @@ def test_writes_through_any_worker_arrive_in_order_with_their_tokens(
                 written.append(
                     _write(server, (CREATE, _relationship("document", f"in-order-{number}", "u")))
                 )
-            written.append(
-                _write(server, (DELETE, _relationship("document", "in-order-3", "u")))
-            )
+            written.append(_write(server, (DELETE, _relationship("document", "in-order-3", "u"))))
             received = [stream.next() for _ in written]
         finally:
             stream.cancel()
