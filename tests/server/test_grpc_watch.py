@@ -350,15 +350,15 @@ def test_shutdown_ends_open_watches_instead_of_waiting_for_them(tmp_path: Path) 
     url = f"sqlite://{tmp_path}/shutdown.db"
     # A grace far longer than the wait below: only ending the watches lets the server stop.
     with running_server(url, workers=2, extra=("--grace", "120")) as server:
-        with _client(server) as client:
-            client.WriteSchema(WriteSchemaRequest(schema=SCHEMA))
-            streams = [Stream(client, WatchRequest()) for _ in range(4)]
-            _write(server, (CREATE, _relationship("document", "before-stop", "u")))
-            for stream in streams:
-                assert _keys(stream.next()) == [(CREATE, "document:before-stop", "u")]
-            server.process.send_signal(signal.SIGTERM)
-            assert server.process.wait(WAIT) == 0
-            for stream in streams:
-                error = stream.error()
-                assert error.code() == grpc.StatusCode.UNAVAILABLE
-                assert "changes_through" in str(error.details())
+        client = server.client()
+        start = client.WriteSchema(WriteSchemaRequest(schema=SCHEMA)).written_at.token
+        streams = [Stream(client, _from(start)) for _ in range(4)]
+        _write(server, (CREATE, _relationship("document", "before-stop", "u")))
+        for stream in streams:
+            assert _keys(stream.next()) == [(CREATE, "document:before-stop", "u")]
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(WAIT) == 0
+        for stream in streams:
+            error = stream.error()
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+            assert "changes_through" in str(error.details())
