@@ -15,6 +15,7 @@ EXPECTED = {
     "ExpandNode",
     "GarbageReport",
     "InvalidInputError",
+    "MaxDepthExceededError",
     "MigrationStatus",
     "Operation",
     "Permissionship",

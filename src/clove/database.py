@@ -121,6 +121,7 @@ def open(
     migrate: bool = True,
     gc_window: timedelta = DEFAULT_GC_WINDOW,
     gc_interval: timedelta | None = None,
+    max_depth: int | None = None,
 ) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
     or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema).
@@ -134,10 +135,18 @@ def open(
     deployments that run ``clove migrate`` as a separate step. ``gc_window`` is how much
     history ``collect_garbage`` keeps (tokens and watches older than it stop working);
     ``gc_interval`` runs that collection in a background thread every so often.
+
+    ``max_depth`` bounds how many nested steps one check or lookup may take (a chain of
+    groups in groups, of folders in folders); deeper ones raise MaxDepthExceededError. None,
+    the default, evaluates data of any depth; servers bound it, as SpiceDB bounds dispatch.
     """
     store = _open_store(url, replicas, migrate=migrate, gc_window=gc_window)
     return Database(
-        store, quantum=quantum, max_replica_lag=max_replica_lag, gc_interval=gc_interval
+        store,
+        quantum=quantum,
+        max_replica_lag=max_replica_lag,
+        gc_interval=gc_interval,
+        max_depth=max_depth,
     )
 
 
@@ -229,7 +238,12 @@ class Database:
         quantum: float = DEFAULT_QUANTUM,
         max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
         gc_interval: timedelta | None = None,
+        max_depth: int | None = None,
     ) -> None:
+        if max_depth is not None and max_depth < 1:
+            store.close()
+            raise InvalidInputError(f"max_depth must be a positive integer, not {max_depth}")
+        self._max_depth = max_depth
         self._store = store
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
         self._collector_stop = threading.Event()
@@ -360,7 +374,7 @@ class Database:
         if cached is not None and cached[1] == record.revision:
             types = cached[2]
         else:
-            types = TypeSystem(parse_stored_schema(record.text))
+            types = TypeSystem(parse_stored_schema(record.text), max_depth=self._max_depth)
         self._types = (reader.revision, record.revision, types)
         return types
 
@@ -398,7 +412,7 @@ class Database:
         The text is stored as written (``read_schema`` returns it unchanged).
         """
         schema = parse_schema_text(text, syntax)
-        types = TypeSystem(schema)
+        types = TypeSystem(schema, max_depth=self._max_depth)
         head = self._store.reader(self._fresh_head())
         old = head.schema()
         # OpenFGA keeps data across model changes and ignores what the model no longer allows.

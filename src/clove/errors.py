@@ -17,6 +17,7 @@
     ├── CaveatEvaluationError       a caveat expression failed at run time
     ├── UnauthenticatedError        a request without a valid key (server surfaces)
     ├── ResourceExhaustedError      a per-client limit (rate, concurrency, size) was exceeded
+    │   └── MaxDepthExceededError   a check or lookup needs more nested steps than allowed
     ├── StorageError                the backend failed or refused (locked, corrupt, closed)
     │   └── RevisionUnavailableError a token names a revision this store cannot serve
     └── CloveInternalError          a bug in Clove; the message says so
@@ -116,6 +117,21 @@ class UnauthenticatedError(CloveError):
 
 class ResourceExhaustedError(CloveError):
     """A per-client limit (rate, concurrency, request size) was exceeded; retry later."""
+
+
+class MaxDepthExceededError(ResourceExhaustedError):
+    """A check or lookup needs more nested steps than ``max_depth`` allows.
+
+    Retrying does not help: the data (a long or cyclic chain of groups) is deeper than the
+    database's ``max_depth``, as SpiceDB's dispatch depth limit reports.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"max depth exceeded: the evaluation needs more than {limit} nested steps, which "
+            "usually means a recursive or too deep data dependency"
+        )
+        self.limit = limit
 
 
 class StorageError(CloveError):

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 from clove.engine._deep import SHALLOW_DEPTH, TooDeep
 from clove.engine.typesystem import TypeSystem
-from clove.errors import ResourceExhaustedError
+from clove.errors import MaxDepthExceededError, ResourceExhaustedError
 from clove.schema import ir
 
 R = TypeVar("R")
@@ -48,6 +48,8 @@ class Traversal(Generic[R]):
     def _too_deep(self, depth: int) -> None:
         limit = self._types.resolution_limit
         if limit is not None and depth >= limit:
+            if limit == self._types.max_depth:
+                raise MaxDepthExceededError(limit)
             raise ResourceExhaustedError(
                 f"resolution too complex: the question needs more than {limit} nested steps"
             )

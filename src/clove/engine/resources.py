@@ -16,6 +16,7 @@ from clove.engine.check import Checker, settle
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome
 from clove.engine.typesystem import TypeSystem
+from clove.errors import MaxDepthExceededError
 from clove.relationships import WILDCARD, SubjectRef
 from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import Reader
@@ -36,10 +37,19 @@ def candidate_resources(
     useful = types.reach.get(goal, frozenset()) | {goal}
     certain: dict[Node, bool] = {}
     queue: deque[Node] = deque()
+    # Breadth first, each node's level is the fewest steps from the subject to it: past the
+    # server's ``max_depth`` the lookup fails as a check that deep would.
+    max_depth = types.max_depth
+    levels: dict[Node, int] = {}
+    level = -1  # the level of the node being expanded; the subject's own is 0
 
     def visit(node: Node, sure: bool) -> None:
         known = certain.get(node)
         if known is None or (sure and not known):
+            if known is None and max_depth is not None:
+                if level + 1 > max_depth:
+                    raise MaxDepthExceededError(max_depth)
+                levels[node] = level + 1
             certain[node] = sure
             queue.append(node)
 
@@ -56,6 +66,8 @@ def candidate_resources(
         node = queue.popleft()
         type_name, object_id, relation = node
         sure = certain[node]
+        if max_depth is not None:
+            level = levels[node]
         for target_type, target, simple in types.entries.get((type_name, relation), ()):
             if (target_type, target) not in useful:
                 continue

@@ -27,12 +27,20 @@ class ArrowEntry:
 class TypeSystem:
     """The schema as the engine uses it; built once per schema revision."""
 
-    def __init__(self, schema: ir.Schema) -> None:
+    def __init__(self, schema: ir.Schema, *, max_depth: int | None = None) -> None:
+        """``max_depth`` bounds the nested steps of one check or lookup (None: unbounded)."""
+        if max_depth is not None and max_depth < 1:
+            raise ValueError(f"max_depth must be positive, not {max_depth}")
         self.schema = schema
         # OpenFGA's answers where they differ from SpiceDB's (see ``ir.Schema.semantics``).
         self.openfga = schema.semantics == "openfga"
-        # How many nested questions one evaluation may open; OpenFGA stops at 25.
-        self.resolution_limit: int | None = OPENFGA_RESOLUTION_LIMIT if self.openfga else None
+        self.max_depth = max_depth
+        # How many nested questions one evaluation may open: OpenFGA stops at 25, and a
+        # server bounds every evaluation at its ``max_depth``, as SpiceDB bounds dispatch.
+        limits = [limit for limit in (max_depth,) if limit is not None]
+        if self.openfga:
+            limits.append(OPENFGA_RESOLUTION_LIMIT)
+        self.resolution_limit: int | None = min(limits) if limits else None
         self.members: dict[str, dict[str, ir.Relation | ir.Permission]] = {}
         for definition in schema.definitions:
             table: dict[str, ir.Relation | ir.Permission] = {}

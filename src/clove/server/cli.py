@@ -14,7 +14,8 @@ def add_serve_command(commands: Any) -> None:
         "serve",
         help="serve SpiceDB's v1 gRPC API and the HTTP API over the database",
         description=(
-            "Serve SpiceDB's v1 gRPC API (PermissionsService, SchemaService, health, reflection) "
+            "Serve SpiceDB's v1 gRPC API (PermissionsService, SchemaService, WatchService, health, "
+            "reflection) "
             "and the HTTP API over one database, on several worker processes. Every setting "
             "can also come from an environment variable (named after it) or a TOML config file; "
             "flags win over the environment, which wins over the file."

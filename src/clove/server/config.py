@@ -79,13 +79,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="burst", parse=_positive_int, default=_DEFAULTS.burst, metavar="N",
             help="requests a client may make at once (token bucket size)"),
     Setting(name="concurrency", parse=_positive_int, default=_DEFAULTS.concurrency, metavar="N",
-            help="requests of one client that may run at the same time, per worker"),
+            help="requests of one client that may run at the same time, across all workers"),
     Setting(name="max_message_bytes", parse=_positive_int, default=_DEFAULTS.max_message_bytes,
             metavar="BYTES", help="largest request message accepted"),
     Setting(name="max_batch", parse=_positive_int, default=_DEFAULTS.max_batch, metavar="N",
             help="most items in one bulk check, write, delete or import message"),
     Setting(name="max_page", parse=_positive_int, default=_DEFAULTS.max_page, metavar="N",
             help="largest page (limit) of a read, export or lookup"),
+    Setting(name="max_depth", parse=_positive_int, default=_DEFAULTS.max_depth, metavar="N",
+            help="most nested steps one check or lookup may take (as SpiceDB's dispatch depth); "
+                 "deeper ones fail with RESOURCE_EXHAUSTED"),
+    Setting(name="max_streams", parse=_positive_int, default=_DEFAULTS.max_streams, metavar="N",
+            help="watches one client may keep open across all workers (they hold no "
+                 "--concurrency slot; each holds a request thread, at most half per worker)"),
+    Setting(name="gc_window", parse=_positive_float, default=86_400.0, metavar="SECONDS",
+            help="history kept for tokens and watch cursors; older ones get OUT_OF_RANGE"),
+    Setting(name="gc_interval", parse=_positive_float, default=None, metavar="SECONDS",
+            help="collect garbage (history past --gc-window, expired relationships) this often, "
+                 "from one worker (default: never; run `clove gc` instead)"),
     Setting(name="threads", parse=_positive_int, default=32, metavar="N",
             help="request threads per worker"),
     Setting(name="grace", parse=_positive_float, default=10.0, metavar="SECONDS",
@@ -107,6 +118,8 @@ class ServeConfig:
     tls_cert: bytes | None
     tls_key: bytes | None
     limits: Limits
+    gc_window: float
+    gc_interval: float | None
     threads: int
     grace: float
     log_level: str
@@ -223,7 +236,11 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
             max_message_bytes=values["max_message_bytes"],
             max_batch=values["max_batch"],
             max_page=values["max_page"],
+            max_depth=values["max_depth"],
+            max_streams=values["max_streams"],
         ),
+        gc_window=values["gc_window"],
+        gc_interval=values["gc_interval"],
         threads=values["threads"],
         grace=values["grace"],
         log_level=values["log_level"],

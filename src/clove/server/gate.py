@@ -1,27 +1,18 @@
-"""Bearer-key authentication and per-client isolation (token bucket + concurrency slots)."""
+"""Bearer-key authentication and per-client isolation (token bucket + concurrency slots).
+
+The limit state lives in a ``ClientLedger``: with several workers the supervisor creates one
+in shared memory, so each client's limits hold across all workers of the server.
+"""
 
 from __future__ import annotations
 
 import hmac
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from clove.errors import ResourceExhaustedError, UnauthenticatedError
+from clove.errors import UnauthenticatedError
+from clove.server.ledger import ClientLedger
 from clove.server.limits import Limits
-
-
-class _ClientState:
-    """One client's token bucket and running-request count, guarded by one lock."""
-
-    __slots__ = ("lock", "running", "tokens", "updated")
-
-    def __init__(self, burst: int) -> None:
-        self.lock = threading.Lock()
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-        self.running = 0
 
 
 class KeyGate:
@@ -31,12 +22,20 @@ class KeyGate:
     time taken says nothing about which key, or how much of one, matched.
     """
 
-    def __init__(self, keys: Mapping[str, str], limits: Limits) -> None:
+    def __init__(
+        self, keys: Mapping[str, str], limits: Limits, *, ledger: ClientLedger | None = None
+    ) -> None:
+        """``ledger`` (shared by the workers) must know every client; None: a private one."""
         if not keys:
             raise ValueError("KeyGate needs at least one client key")
         self._keys = [(client, key.encode()) for client, key in keys.items()]
         self._limits = limits
-        self._clients = {client: _ClientState(limits.burst) for client in keys}
+        if ledger is None:
+            ledger = ClientLedger.create(list(keys), burst=limits.burst, shared=False)
+        missing = [client for client in keys if not ledger.knows(client)]
+        if missing:
+            raise ValueError(f"the limits ledger lacks clients {', '.join(missing)}")
+        self._ledger = ledger
 
     @property
     def limits(self) -> Limits:
@@ -59,30 +58,27 @@ class KeyGate:
 
     @contextmanager
     def admit(self, client: str, *, cost: int = 1) -> Iterator[None]:
-        state = self._clients.get(client)
-        if state is None:
+        if not self._ledger.knows(client):
             raise UnauthenticatedError(f"unknown client {client!r}")
         limits = self._limits
-        with state.lock:
-            now = time.monotonic()
-            state.tokens = min(
-                float(limits.burst), state.tokens + (now - state.updated) * limits.rate
-            )
-            state.updated = now
-            if state.running >= limits.concurrency:
-                raise ResourceExhaustedError(
-                    f"client {client!r} has {state.running} requests in flight, its limit; "
-                    "retry later"
-                )
-            if state.tokens < cost:
-                raise ResourceExhaustedError(
-                    f"client {client!r} exceeded its rate limit of {limits.rate:g} requests/s; "
-                    "retry later"
-                )
-            state.tokens -= cost
-            state.running += 1
+        self._ledger.take(
+            client,
+            cost=cost,
+            rate=limits.rate,
+            burst=float(limits.burst),
+            concurrency=limits.concurrency,
+        )
         try:
             yield
         finally:
-            with state.lock:
-                state.running -= 1
+            self._ledger.release(client)
+
+    @contextmanager
+    def stream(self, client: str) -> Iterator[None]:
+        if not self._ledger.knows(client):
+            raise UnauthenticatedError(f"unknown client {client!r}")
+        self._ledger.open_stream(client, limit=self._limits.max_streams)
+        try:
+            yield
+        finally:
+            self._ledger.close_stream(client)

@@ -15,6 +15,9 @@ class Limits:
     may arrive at once); ``concurrency`` is how many of a client's requests may run at one time.
     ``max_batch`` bounds the items of one bulk check, write, delete or import batch;
     ``max_page`` the page size of reads and lookups; ``max_message_bytes`` one request message.
+    ``max_streams`` is how many watches a client may keep open (they do not hold concurrency
+    slots). ``max_depth`` bounds how many nested steps one check or lookup may take (None:
+    unbounded).
     """
 
     rate: float = 5_000.0
@@ -23,6 +26,8 @@ class Limits:
     max_message_bytes: int = 4 * 1024 * 1024
     max_batch: int = 1_000
     max_page: int = 1_000
+    max_streams: int = 8
+    max_depth: int | None = 50
 
     def require_batch(self, count: int, what: str) -> None:
         if count > self.max_batch:

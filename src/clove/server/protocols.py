@@ -29,6 +29,16 @@ class Gate(Protocol):
         """
         ...
 
+    def stream(self, client: str) -> AbstractContextManager[None]:
+        """Hold one of the client's stream slots for a long-lived call (a watch).
+
+        A stream is admitted like a request (``admit`` charges its rate token) but then
+        counts against the client's stream limit instead of its concurrency limit, which it
+        would otherwise hold for as long as it stays open. Raises ``ResourceExhaustedError``
+        when the client has its maximum of streams open.
+        """
+        ...
+
 
 class Metrics(Protocol):
     """Request counters and latency histograms, rendered for Prometheus at ``/metrics``."""

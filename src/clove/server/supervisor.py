@@ -20,6 +20,7 @@ from types import FrameType
 import clove
 from clove.server import logs
 from clove.server.config import ServeConfig
+from clove.server.ledger import ClientLedger
 from clove.server.metrics import MULTIPROCESS_DIR_VARIABLE
 from clove.server.worker import run_worker
 
@@ -43,12 +44,17 @@ def serve(config: ServeConfig) -> int:
     if workers == 1:
         run_worker(config)
         return 0
-    with tempfile.TemporaryDirectory(prefix="clove-metrics-") as metrics_dir:
-        os.environ.setdefault(MULTIPROCESS_DIR_VARIABLE, metrics_dir)
-        return _supervise(config, workers)
+    # One ledger for all workers, so each client's rate and concurrency limits hold across them.
+    ledger = ClientLedger.create(list(config.keys), burst=config.limits.burst, workers=workers)
+    try:
+        with tempfile.TemporaryDirectory(prefix="clove-metrics-") as metrics_dir:
+            os.environ.setdefault(MULTIPROCESS_DIR_VARIABLE, metrics_dir)
+            return _supervise(config, workers, ledger)
+    finally:
+        ledger.close()
 
 
-def _supervise(config: ServeConfig, count: int) -> int:
+def _supervise(config: ServeConfig, count: int, ledger: ClientLedger) -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -60,7 +66,10 @@ def _supervise(config: ServeConfig, count: int) -> int:
 
     def start(number: int) -> BaseProcess:
         process = context.Process(
-            target=run_worker, args=(config,), kwargs={"worker": number}, name=f"clove-{number}"
+            target=run_worker,
+            args=(config,),
+            kwargs={"worker": number, "ledger": ledger.handle},
+            name=f"clove-{number}",
         )
         process.start()
         return process
@@ -78,6 +87,7 @@ def _supervise(config: ServeConfig, count: int) -> int:
                     exitcode=process.exitcode,
                 )
                 time.sleep(_RESTART_DELAY)
+                ledger.forget_worker(number)
                 processes[number] = start(number)
     for process in processes:
         if process.is_alive() and process.pid is not None:

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+from datetime import timedelta
 from types import FrameType
 
 import clove
@@ -19,11 +20,16 @@ from clove.server.config import ServeConfig
 from clove.server.gate import KeyGate
 from clove.server.grpc.server import Tls, build_grpc_server
 from clove.server.http_surface import HttpSurface, start_http
+from clove.server.ledger import ClientLedger, LedgerHandle
 from clove.server.metrics import MULTIPROCESS_DIR_VARIABLE, PrometheusMetrics
 
 
-def run_worker(config: ServeConfig, *, worker: int = 0) -> None:
-    """Serve until SIGTERM or SIGINT; then finish the requests in flight (up to the grace)."""
+def run_worker(config: ServeConfig, *, worker: int = 0, ledger: LedgerHandle | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; then finish the requests in flight (up to the grace).
+
+    ``ledger`` names the supervisor's shared per-client limit state; None: this process is
+    the whole server and keeps its own.
+    """
     logs.configure(config.log_level)
     stop = threading.Event()
 
@@ -33,15 +39,26 @@ def run_worker(config: ServeConfig, *, worker: int = 0) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    database = clove.open(config.db)
-    gate = KeyGate(config.keys, config.limits)
+    database = clove.open(
+        config.db,
+        max_depth=config.limits.max_depth,
+        gc_window=timedelta(seconds=config.gc_window),
+        # One collector is enough: the first worker's.
+        gc_interval=(
+            timedelta(seconds=config.gc_interval)
+            if config.gc_interval is not None and worker == 0
+            else None
+        ),
+    )
+    shared = None if ledger is None else ClientLedger.attach(ledger, worker=worker)
+    gate = KeyGate(config.keys, config.limits, ledger=shared)  # None: this process's own
     metrics = PrometheusMetrics()
     tls = (
         Tls(certificate_chain=config.tls_cert, private_key=config.tls_key)
         if config.tls_cert is not None and config.tls_key is not None
         else None
     )
-    server, health = build_grpc_server(
+    surface = build_grpc_server(
         database,
         address=config.grpc_addr,
         gate=gate,
@@ -50,7 +67,7 @@ def run_worker(config: ServeConfig, *, worker: int = 0) -> None:
         threads=config.threads,
         tls=tls,
     )
-    server.start()
+    surface.server.start()
     http: HttpSurface | None = None
     if config.http_addr is not None:
         http = start_http(database, config=config, gate=gate, metrics=metrics)
@@ -64,12 +81,13 @@ def run_worker(config: ServeConfig, *, worker: int = 0) -> None:
     )
     stop.wait()
     logs.log(logging.INFO, "draining", worker=worker, grace_seconds=config.grace)
-    health.enter_graceful_shutdown()
-    stopped = server.stop(config.grace)
+    stopped = surface.drain(config.grace)
     if http is not None:
         http.stop(config.grace)
     stopped.wait()
     database.close()
+    if shared is not None:
+        shared.close()
     if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
         from prometheus_client import multiprocess
 

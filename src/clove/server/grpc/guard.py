@@ -21,6 +21,9 @@ from clove.server.logs import log
 from clove.server.protocols import Gate, Metrics
 
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+# Calls that stream for as long as the client likes: admitted against the rate limit when they
+# open, then counted as streams rather than holding a concurrency slot (see ``Gate.stream``).
+_LONG_LIVED = frozenset({"Watch"})
 
 
 class Guard(grpc.ServerInterceptor):
@@ -107,7 +110,13 @@ class _Call:
             code = grpc.StatusCode.OK
             try:
                 client = self._enter()
-                with self._gate.admit(client):
+                if self._method in _LONG_LIVED:
+                    with self._gate.admit(client):
+                        pass
+                    holding = self._gate.stream(client)
+                else:
+                    holding = self._gate.admit(client)
+                with holding:
                     self._admitted = True
                     current_client.set(client)
                     yield from behavior(request, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -30,6 +31,21 @@ from clove.server.protocols import Gate
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GrpcSurface:
+    """A worker's gRPC server and what its shutdown must tell first."""
+
+    server: grpc.Server
+    health: health.HealthServicer
+    watches: WatchServicer
+
+    def drain(self, grace: float) -> threading.Event:
+        """Stop taking calls, end the open watches, and let other calls finish for ``grace``."""
+        self.health.enter_graceful_shutdown()
+        self.watches.shutdown()
+        return self.server.stop(grace)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tls:
     """PEM certificate chain and private key (bytes, read at start-up)."""
 
@@ -46,7 +62,7 @@ def build_grpc_server(
     limits: Limits,
     threads: int,
     tls: Tls | None = None,
-) -> tuple[grpc.Server, health.HealthServicer]:
+) -> GrpcSurface:
     """A bound, not yet started server; SO_REUSEPORT lets every worker bind ``address``."""
     services = Services(
         database=database, limits=limits, metrics=metrics, inflight=InflightRequests()
@@ -67,7 +83,9 @@ def build_grpc_server(
         PermissionsServicer(services), server
     )
     schema_service_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(services), server)
-    watch_service_pb2_grpc.add_WatchServiceServicer_to_server(WatchServicer(), server)
+    # A watch holds a request thread while it streams: half the threads stay for the rest.
+    watches = WatchServicer(services, max_streams=max(1, threads // 2))
+    watch_service_pb2_grpc.add_WatchServiceServicer_to_server(watches, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [
@@ -87,4 +105,4 @@ def build_grpc_server(
         port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen for gRPC on {address}")
-    return server, health_servicer
+    return GrpcSurface(server=server, health=health_servicer, watches=watches)
