@@ -116,6 +116,8 @@ class WatchServicer(pb_grpc.WatchServiceServicer):
                     "limit; retry later, or serve with more --threads"
                 )
             self._open.add(ended)
+            if self._shutting_down.is_set():  # shutdown began since ``Watch`` looked
+                ended.set()
         return ended
 
     def _stream(
