@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
-from clove.errors import StorageError
 from clove.relationships import (
     Precondition,
     Relationship,
@@ -24,7 +23,7 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.schema.ir import ELLIPSIS
-from clove.storage.history import ChangeLog, GarbageCollector, GarbageReport, RevisionChanges
+from clove.storage.history import HistoryPassThrough
 from clove.storage.protocol import Reader, RelationshipKey, SchemaRecord, Store
 
 SetKey = tuple[str, str, str]
@@ -40,13 +39,14 @@ class ChangeFeed(Protocol):
         ...
 
 
-class CachedStore:
+class CachedStore(HistoryPassThrough):
     """Wraps ``store`` (which must also be a ``ChangeFeed``) with a shared read cache."""
 
     def __init__(
         self, store: Store, feed: ChangeFeed, *, max_sets: int = 200_000, max_set_size: int = 5_000
     ) -> None:
         self._store = store
+        self._history_store = store  # Watch and GC pass through; see changed_sets for why
         self._feed = feed
         self._max_sets = max_sets
         self._max_set_size = max_set_size
@@ -112,34 +112,6 @@ class CachedStore:
     def close(self) -> None:
         self._sets = {}
         self._store.close()
-
-    # --- history: passed through; the cache stays right because ``changed_sets`` answers
-    # "forget all" for a revision that garbage collection has passed.
-
-    @property
-    def gc_window(self) -> timedelta:
-        return self._collector().gc_window
-
-    def oldest_revision(self) -> int:
-        return self._change_log().oldest_revision()
-
-    def changes(
-        self, after: int, upto: int, filter: RelationshipFilter | None = None
-    ) -> list[RevisionChanges]:
-        return self._change_log().changes(after, upto, filter)
-
-    def collect_garbage(self, now: datetime) -> GarbageReport:
-        return self._collector().collect_garbage(now)
-
-    def _change_log(self) -> ChangeLog:
-        if not isinstance(self._store, ChangeLog):
-            raise StorageError(f"{type(self._store).__name__} keeps no change log")
-        return self._store
-
-    def _collector(self) -> GarbageCollector:
-        if not isinstance(self._store, GarbageCollector):
-            raise StorageError(f"{type(self._store).__name__} does not collect garbage")
-        return self._store
 
     def _set(self, reader: Reader, key: SetKey) -> _CachedSet | None:
         entry = self._sets.get(key)

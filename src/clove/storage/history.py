@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from clove.errors import RevisionUnavailableError
+from clove.errors import RevisionUnavailableError, StorageError
 from clove.relationships import (
     Operation,
     Relationship,
@@ -95,6 +95,43 @@ class GarbageCollector(Protocol):
         """Delete history older than ``gc_window`` before ``now``, and relationships expired
         at ``now``. Readers at revisions kept are unaffected."""
         ...
+
+
+class HistoryPassThrough:
+    """``ChangeLog`` and ``GarbageCollector`` for a store wrapper, answered by the store it wraps.
+
+    A wrapper (the read cache, the replica router) sets ``_history_store`` to the store whose
+    history it passes through; a wrapped store without that capability raises StorageError.
+    """
+
+    _history_store: object
+
+    @property
+    def gc_window(self) -> timedelta:
+        return self._collector().gc_window
+
+    def oldest_revision(self) -> int:
+        return self._change_log().oldest_revision()
+
+    def changes(
+        self, after: int, upto: int, filter: RelationshipFilter | None = None
+    ) -> list[RevisionChanges]:
+        return self._change_log().changes(after, upto, filter)
+
+    def collect_garbage(self, now: datetime) -> GarbageReport:
+        return self._collector().collect_garbage(now)
+
+    def _change_log(self) -> ChangeLog:
+        store = self._history_store
+        if not isinstance(store, ChangeLog):
+            raise StorageError(f"{type(store).__name__} keeps no change log")
+        return store
+
+    def _collector(self) -> GarbageCollector:
+        store = self._history_store
+        if not isinstance(store, GarbageCollector):
+            raise StorageError(f"{type(store).__name__} does not collect garbage")
+        return store
 
 
 def changes_from_versions(

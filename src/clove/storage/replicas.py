@@ -22,7 +22,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from clove.errors import InvalidInputError, StorageError
@@ -32,7 +32,7 @@ from clove.relationships import (
     RelationshipFilter,
     RelationshipUpdate,
 )
-from clove.storage.history import ChangeLog, GarbageCollector, GarbageReport, RevisionChanges
+from clove.storage.history import HistoryPassThrough
 from clove.storage.protocol import Reader, RelationshipKey, SchemaRecord, Store
 
 __all__ = ["ReplicaRouting", "ReplicaStatus", "ReplicatedStore", "split_replica_urls"]
@@ -93,7 +93,7 @@ class _Replica:
         self.lock = threading.Lock()
 
 
-class ReplicatedStore:
+class ReplicatedStore(HistoryPassThrough):
     """``primary`` for writes and fresh reads, plus replicas for reads that allow staleness.
 
     ``replica_urls`` are opened lazily with ``open_replica`` (and reopened after a failure),
@@ -112,6 +112,7 @@ class ReplicatedStore:
         max_retry_after: float = 30.0,
     ) -> None:
         self._primary = primary
+        self._history_store = primary  # Watch and GC: the primary's
         self._open_replica = open_replica
         self._replicas = tuple(_Replica(url, describe(url)) for url in replica_urls)
         self._probe_interval = probe_interval
@@ -155,33 +156,6 @@ class ReplicatedStore:
 
     def delete_expired(self, now: datetime) -> int:
         return self._primary.delete_expired(now)
-
-    # --- history (Watch, garbage collection): the primary's -----------------------------
-
-    @property
-    def gc_window(self) -> timedelta:
-        return self._collector().gc_window
-
-    def oldest_revision(self) -> int:
-        return self._change_log().oldest_revision()
-
-    def changes(
-        self, after: int, upto: int, filter: RelationshipFilter | None = None
-    ) -> list[RevisionChanges]:
-        return self._change_log().changes(after, upto, filter)
-
-    def collect_garbage(self, now: datetime) -> GarbageReport:
-        return self._collector().collect_garbage(now)
-
-    def _change_log(self) -> ChangeLog:
-        if not isinstance(self._primary, ChangeLog):
-            raise StorageError(f"{type(self._primary).__name__} keeps no change log")
-        return self._primary
-
-    def _collector(self) -> GarbageCollector:
-        if not isinstance(self._primary, GarbageCollector):
-            raise StorageError(f"{type(self._primary).__name__} does not collect garbage")
-        return self._primary
 
     def close(self) -> None:
         self._closed = True
