@@ -6,6 +6,7 @@ ones at the end need a file and run on SQLite only (restart, several processes, 
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -15,9 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import overload
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,6 +40,7 @@ from clove.relationships import (
 from clove.schema.ir import ELLIPSIS
 from clove.storage.protocol import Reader, SchemaRecord, Store
 from clove.storage.sqlite import SqliteStore
+from storage.interrupted_writes import Interrupting, die_while_writing
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2300, 1, 1, tzinfo=UTC)
@@ -82,33 +82,6 @@ def everything(reader: Reader) -> list[str]:
 
 def head_reader(store: Store) -> Reader:
     return store.reader(store.head_revision())
-
-
-class Interrupting(Sequence[RelationshipUpdate]):
-    """Updates that call ``interrupt`` when a backend reaches the one at ``at``."""
-
-    def __init__(
-        self, updates: list[RelationshipUpdate], *, at: int, interrupt: Callable[[], None]
-    ) -> None:
-        self._updates = updates
-        self._at = at
-        self._interrupt = interrupt
-
-    def __len__(self) -> int:
-        return len(self._updates)
-
-    @overload
-    def __getitem__(self, index: int) -> RelationshipUpdate: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[RelationshipUpdate]: ...
-    def __getitem__(self, index: int | slice) -> RelationshipUpdate | Sequence[RelationshipUpdate]:
-        return self._updates[index]
-
-    def __iter__(self) -> Iterator[RelationshipUpdate]:
-        for position, update in enumerate(self._updates):
-            if position == self._at:
-                self._interrupt()
-            yield update
 
 
 def _raise_runtime_error() -> None:
@@ -1186,25 +1159,6 @@ def test_sqlite_processes_writing_together_lose_nothing(
         assert len(everything(head_reader(store))) == processes * writes
 
 
-def _die_while_writing(path: str, how: str, inside: Event) -> None:
-    """Run in a child process: start a large write and die in the middle of it."""
-
-    def die() -> None:
-        if how == "exit":
-            os._exit(3)
-        inside.set()  # the parent kills us now
-        time.sleep(120)
-
-    store = SqliteStore(path)
-    big = touch(*(f"doc:big{i}#viewer@user:u{i}" for i in range(30_000)))
-    # Enough rows that SQLite spills uncommitted pages into the WAL before the crash.
-    store.write(
-        Interrupting(big, at=25_000, interrupt=die),
-        delete_filters=[RelationshipFilter(resource_id="keep")],
-        schema_text="v2",
-    )
-
-
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_sqlite_process_killed_mid_write_leaves_nothing_half_applied(
     tmp_path: Path, spawn: multiprocessing.context.SpawnContext, how: str
@@ -1217,7 +1171,8 @@ def test_sqlite_process_killed_mid_write_leaves_nothing_half_applied(
             touch("doc:keep#viewer@user:alice", "doc:keep#viewer@user:bob"), schema_text="v1"
         )
     inside = spawn.Event()
-    child = spawn.Process(target=_die_while_writing, args=(str(path), how, inside))
+    open_store = functools.partial(SqliteStore, str(path))
+    child = spawn.Process(target=die_while_writing, args=(open_store, how, inside))
     child.start()
     try:
         if how == "sigkill":

@@ -6,15 +6,14 @@ The contract every backend keeps is in ``test_conformance.py``, which runs on Po
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import overload
 
 import psycopg
 import pytest
@@ -31,6 +30,7 @@ from clove.relationships import (
 from clove.schema.ir import ELLIPSIS
 from clove.storage.postgres import PostgresStore
 from clove.storage.protocol import Reader, SchemaRecord
+from storage.interrupted_writes import die_while_writing
 from storage.postgres_server import (
     drop_schemas,
     new_schema,
@@ -345,51 +345,6 @@ def test_processes_writing_together_lose_nothing(
             assert len(everything(store.reader(revision))) == revision
 
 
-class _DieAt(Sequence[RelationshipUpdate]):
-    """Updates whose iteration runs ``die`` on reaching position ``at``."""
-
-    def __init__(self, updates: list[RelationshipUpdate], *, at: int, die: object) -> None:
-        self._updates = updates
-        self._at = at
-        self._die = die
-
-    def __len__(self) -> int:
-        return len(self._updates)
-
-    @overload
-    def __getitem__(self, index: int) -> RelationshipUpdate: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[RelationshipUpdate]: ...
-    def __getitem__(self, index: int | slice) -> RelationshipUpdate | Sequence[RelationshipUpdate]:
-        return self._updates[index]
-
-    def __iter__(self) -> Iterator[RelationshipUpdate]:
-        for position, update in enumerate(self._updates):
-            if position == self._at:
-                assert callable(self._die)
-                self._die()
-            yield update
-
-
-def _die_while_writing(dsn: str, schema: str, how: str, inside: Event) -> None:
-    """Run in a child process: start a large write and die in the middle of its transaction."""
-
-    def die() -> None:
-        if how == "exit":
-            os._exit(3)
-        inside.set()  # the parent kills us now
-        time.sleep(120)
-
-    store = PostgresStore(dsn, schema=schema)
-    big = touch(*(f"doc:big{i}#viewer@user:u{i}" for i in range(30_000)))
-    # Two chunks of updates have been sent (and the delete filter applied) when it dies.
-    store.write(
-        _DieAt(big, at=25_000, die=die),
-        delete_filters=[RelationshipFilter(resource_id="keep")],
-        schema_text="v2",
-    )
-
-
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
 def test_a_writer_killed_mid_transaction_leaves_nothing_applied(
     dsn: str, schema: str, spawn: multiprocessing.context.SpawnContext, how: str
@@ -400,7 +355,8 @@ def test_a_writer_killed_mid_transaction_leaves_nothing_applied(
     with PostgresStore(dsn, schema=schema) as store:
         store.write(touch(*expected), schema_text="v1")
         inside = spawn.Event()
-        child = spawn.Process(target=_die_while_writing, args=(dsn, schema, how, inside))
+        open_store = functools.partial(PostgresStore, dsn, schema=schema)
+        child = spawn.Process(target=die_while_writing, args=(open_store, how, inside))
         child.start()
         try:
             if how == "sigkill":
