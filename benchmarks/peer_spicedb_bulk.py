@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import statistics
 import sys
 import time
 import warnings
@@ -23,18 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import grpc
 from authzed.api.v1 import (
-    CheckPermissionRequest,
     Consistency,
-    LookupResourcesRequest,
     PermissionsServiceStub,
-    RelationshipUpdate,
-    WriteRelationshipsRequest,
 )
 from authzed.api.v1.permission_service_pb2 import ImportBulkRelationshipsRequest
 from spicedb_embedded import EmbeddedSpiceDB, StartOptions, ffi
 
 import dataset
-from peer_spicedb import _obj, _percentiles, _relationship, _subject
+from peer_spicedb import _relationship, measure_questions, write_in_batches
 
 warnings.simplefilter("ignore")
 _CHUNK = 5_000
@@ -57,19 +52,6 @@ def _requests(relationships: list[str]) -> Iterator[ImportBulkRelationshipsReque
         yield ImportBulkRelationshipsRequest(relationships=[_relationship(t) for t in chunk])
 
 
-def _write_in_batches(db: EmbeddedSpiceDB, relationships: list[str]) -> None:
-    perms = db.permissions()
-    for i in range(0, len(relationships), 1000):
-        updates = [
-            RelationshipUpdate(
-                operation=RelationshipUpdate.Operation.OPERATION_TOUCH,
-                relationship=_relationship(text),
-            )
-            for text in relationships[i : i + 1000]
-        ]
-        perms.WriteRelationships(WriteRelationshipsRequest(updates=updates))
-
-
 def main() -> None:
     size = int(sys.argv[1])
     questions = int(sys.argv[2])
@@ -87,11 +69,10 @@ def main() -> None:
         # goes through WriteRelationships (TOUCH), 1,000 per call, its largest batch.
         print(f"ImportBulkRelationships unavailable ({error.code()})", file=sys.stderr)
         started = time.perf_counter()
-        _write_in_batches(db, data.relationships)
+        write_in_batches(db, data.relationships)
         method = "WriteRelationships"
     import_seconds = time.perf_counter() - started
     consistency = Consistency(minimize_latency=True)
-    perms = db.permissions()
     results: dict[str, object] = {
         "engine": engine,
         "relationships": len(data.relationships),
@@ -99,36 +80,7 @@ def main() -> None:
         "import_s": import_seconds,
         "import_method": method,
     }
-    for kind, asked in (("direct", data.direct), ("deep", data.deep), ("negative", data.negative)):
-        samples = []
-        for resource_text, permission, subject in asked:
-            request = CheckPermissionRequest(
-                resource=_obj(resource_text),
-                permission=permission,
-                subject=_subject(subject),
-                consistency=consistency,
-            )
-            t0 = time.perf_counter()
-            perms.CheckPermission(request)
-            samples.append(time.perf_counter() - t0)
-        results[kind] = _percentiles(samples)
-    samples = []
-    counts = []
-    for subject in data.lookup_subjects:
-        t0 = time.perf_counter()
-        found = list(
-            stub.LookupResources(
-                LookupResourcesRequest(
-                    resource_object_type="document",
-                    permission="view",
-                    subject=_subject(subject),
-                    consistency=consistency,
-                )
-            )
-        )
-        samples.append(time.perf_counter() - t0)
-        counts.append(len(found))
-    results["lookup"] = _percentiles(samples) | {"mean_results": statistics.fmean(counts)}
+    results |= measure_questions(db, data, consistency)
     db.close()
     print(json.dumps(results))
 
