@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import cast
 
+import grpc
 import pytest
 
 from clove.errors import ResourceExhaustedError, UnauthenticatedError
 from clove.server.dedup import InflightRequests
 from clove.server.gate import KeyGate
+from clove.server.grpc.calls import require_time
 from clove.server.limits import Limits
 from clove.server.metrics import PrometheusMetrics
 
@@ -92,6 +95,39 @@ def test_identical_requests_in_flight_are_computed_once() -> None:
     assert sorted(results) == [(42, False), (42, True), (42, True), (42, True)]
     # Once finished, the key is free again: a later request computes afresh.
     assert inflight.run("k", lambda: 7) == (7, False)
+
+
+class _NoDeadline:
+    """A gRPC call context without a deadline: gRPC reports its infinite one, ~9.2e18 s."""
+
+    def time_remaining(self) -> float:
+        return 9.223372036854776e18
+
+
+def test_a_follower_of_a_call_without_a_deadline_waits_without_one() -> None:
+    timeout = require_time(cast("grpc.ServicerContext", _NoDeadline()))
+    assert timeout is None
+    inflight: InflightRequests[int] = InflightRequests()
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> int:
+        started.set()
+        release.wait(5)
+        return 42
+
+    leader = threading.Thread(target=lambda: inflight.run("k", slow, timeout=timeout))
+    leader.start()
+    assert started.wait(5)
+    follower: list[tuple[int, bool]] = []
+    waiting = threading.Thread(
+        target=lambda: follower.append(inflight.run("k", slow, timeout=timeout))
+    )
+    waiting.start()
+    time.sleep(0.05)
+    release.set()
+    for thread in (leader, waiting):
+        thread.join(5)
+    assert follower == [(42, True)]
 
 
 def test_a_failure_reaches_every_waiter() -> None:

@@ -56,3 +56,23 @@ def test_expiring_relationships_are_judged_at_read_time(tmp_path: Path) -> None:
         assert reader.find("doc", "one", "viewer", "user", "gone", "...") is None
     finally:
         cached.close()
+
+
+def test_a_reader_never_sees_a_set_refilled_at_a_newer_revision(tmp_path: Path) -> None:
+    """A reader pinned at R keeps reading R after the cache moved on and refilled a set."""
+    inner = SqliteStore(tmp_path / "pinned.db")
+    cached = CachedStore(inner, inner)
+    try:
+        first = cached.write([_touch("doc:one#viewer@user:a"), _touch("doc:one#banned@user:a")])
+        pinned = cached.reader(first)  # a request at ``first`` that has not read anything yet
+        second = cached.write([_delete("doc:one#viewer@user:a"), _delete("doc:one#banned@user:a")])
+        newer = cached.reader(second)  # another request moves the cache to ``second`` ...
+        assert newer.subjects("doc", "one", "banned") == ()  # ... and refills the set there
+        assert newer.find("doc", "one", "viewer", "user", "a", "...") is None
+        # The pinned request still reads ``first``, set by set and probe by probe.
+        assert [r.subject_id for r in pinned.subjects("doc", "one", "banned")] == ["a"]
+        assert pinned.find("doc", "one", "banned", "user", "a", "...") is not None
+        assert pinned.find("doc", "one", "viewer", "user", "a", "...") is not None
+        assert [r.subject_id for r in pinned.subject_sets("doc", "one", "viewer")] == []
+    finally:
+        cached.close()

@@ -10,6 +10,7 @@ schemas with OpenFGA semantics.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from clove.engine.typesystem import TypeSystem
 from clove.relationships import WILDCARD, Relationship, RelationshipFilter
@@ -28,6 +29,10 @@ class TypeRestrictedReader:
     @property
     def revision(self) -> int:
         return self._base.revision
+
+    @property
+    def now(self) -> datetime:
+        return self._base.now
 
     def _allowed(self, rel: Relationship) -> bool:
         shapes = self._shapes.get((rel.resource_type, rel.relation))

@@ -27,6 +27,11 @@ def micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+def from_micros(epoch_micros: int) -> datetime:
+    """The instant ``epoch_micros`` (see ``micros``), exactly: no float rounding."""
+    return _EPOCH + epoch_micros * _MICROSECOND
+
+
 def now_micros() -> int:
     return time.time_ns() // 1000
 
@@ -54,7 +59,7 @@ def relationship_from_row(row: Sequence[Any]) -> Relationship:
         caveat_name=caveat_name,
         caveat_context=None if context_json is None else json.loads(context_json),
         context_json=context_json,
-        expiration=None if expiration is None else _EPOCH + expiration * _MICROSECOND,
+        expiration=None if expiration is None else from_micros(expiration),
     )
 
 

@@ -6,14 +6,20 @@ newest revision it has caught up with, the full relationship set of each
 ``find`` and ``subject_sets`` from memory. Moving to a newer revision asks the store which
 sets changed in between (``ChangeFeed``) and forgets only those, so a write to one document
 does not cool the cache for every other. Readers at older revisions go to the store.
-Expiration is judged at read time, as in every backend.
+Expiration is judged at the reader's instant, as in every backend.
+
+A reader sees exactly one revision even while the cache moves on under it: every entry
+records the revision it was read at, and a reader at ``R`` uses only entries read at or
+before ``R``. An entry still in the cache has not changed since it was read (the move to a
+newer revision drops every set written in between), so it holds at every revision from the
+one it was read at up to the cache's; one read later, after a write, is left to the store.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from clove.relationships import (
@@ -65,8 +71,8 @@ class CachedStore(HistoryPassThrough):
     def head_revision(self) -> int:
         return self._store.head_revision()
 
-    def reader(self, revision: int) -> Reader:
-        inner = self._store.reader(revision)
+    def reader(self, revision: int, *, now: datetime | None = None) -> Reader:
+        inner = self._store.reader(revision, now=now)
         if revision < self._revision:
             return inner
         if revision > self._revision:
@@ -114,13 +120,16 @@ class CachedStore(HistoryPassThrough):
         self._store.close()
 
     def _set(self, reader: Reader, key: SetKey) -> _CachedSet | None:
+        """The set ``key`` as ``reader`` sees it; None: too big to keep, ask the store."""
         entry = self._sets.get(key)
-        if entry is not None:
+        if entry is not None and entry.revision <= reader.revision:
             return entry
         rels = reader.subjects(*key)
         if len(rels) > self._max_set_size:
             return None
-        entry = _CachedSet(rels)
+        entry = _CachedSet(rels, reader.revision)
+        if entry.revision < self._revision:
+            return entry  # the cache moved on meanwhile: serve this read, keep nothing
         with self._lock:
             # Keep it only if the cache has not moved past the revision it was read at.
             if reader.revision == self._revision:
@@ -131,11 +140,13 @@ class CachedStore(HistoryPassThrough):
 
 
 class _CachedSet:
-    """One relationship set, indexed by subject; includes relationships that may expire."""
+    """One relationship set as read at ``revision``, indexed by subject; includes
+    relationships that may expire (each reader judges them at its own instant)."""
 
-    __slots__ = ("all", "by_subject", "expiring", "subject_sets")
+    __slots__ = ("all", "by_subject", "expiring", "revision", "subject_sets")
 
-    def __init__(self, rels: Sequence[Relationship]) -> None:
+    def __init__(self, rels: Sequence[Relationship], revision: int) -> None:
+        self.revision = revision
         self.all = tuple(rels)
         self.by_subject: dict[_SubjectKey, Relationship] = {
             (r.subject_type, r.subject_id, r.subject_relation): r for r in rels
@@ -154,11 +165,15 @@ class _CachedReader:
     def __init__(self, cache: CachedStore, inner: Reader) -> None:
         self._cache = cache
         self._inner = inner
-        self._now = datetime.now(UTC)
+        self._now = inner.now
 
     @property
     def revision(self) -> int:
         return self._inner.revision
+
+    @property
+    def now(self) -> datetime:
+        return self._now
 
     def subjects(
         self, resource_type: str, resource_id: str, relation: str

@@ -76,6 +76,10 @@ class MemoryReader:
     def revision(self) -> int:
         return self._revision
 
+    @property
+    def now(self) -> datetime:
+        return self._now
+
     def subjects(
         self, resource_type: str, resource_id: str, relation: str
     ) -> Sequence[Relationship]:
@@ -192,8 +196,8 @@ class MemoryStore:
         self._check_open()
         return self._head
 
-    def reader(self, revision: int) -> MemoryReader:
-        return self._reader(revision, datetime.now(UTC))
+    def reader(self, revision: int, *, now: datetime | None = None) -> MemoryReader:
+        return self._reader(revision, datetime.now(UTC) if now is None else _aware(now))
 
     def _reader(self, revision: int, now: datetime) -> MemoryReader:
         self._check_open()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from clove.relationships import Relationship, RelationshipFilter
 from clove.schema.ir import ELLIPSIS
@@ -24,7 +24,7 @@ class OverlayReader:
 
     def __init__(self, base: Reader, extra: Iterable[Relationship]) -> None:
         self._base = base
-        now = datetime.now(UTC)
+        now = base.now
         # Every extra key hides the stored relationship with that key; only live extras show.
         self._shadowed: set[RelationshipKey] = set()
         self._by_key: dict[RelationshipKey, Relationship] = {}
@@ -45,6 +45,10 @@ class OverlayReader:
     @property
     def revision(self) -> int:
         return self._base.revision
+
+    @property
+    def now(self) -> datetime:
+        return self._base.now
 
     def _merge(
         self, stored: Sequence[Relationship], extra: list[Relationship]

@@ -62,6 +62,7 @@ from clove.storage._rows import CHANGED_SETS_LIMIT as _CHANGED_LIMIT
 from clove.storage._rows import LIVE as _LIVE
 from clove.storage._rows import filter_conditions
 from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
+from clove.storage._rows import from_micros as _from_micros
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
@@ -331,6 +332,10 @@ class PostgresReader:
     def revision(self) -> int:
         return self._revision
 
+    @property
+    def now(self) -> datetime:
+        return _from_micros(self._now)
+
     def subjects(
         self, resource_type: str, resource_id: str, relation: str
     ) -> Sequence[Relationship]:
@@ -548,16 +553,16 @@ class PostgresStore:
         self._guard.saw_head(head, since)
         return head
 
-    def reader(self, revision: int) -> PostgresReader:
+    def reader(self, revision: int, *, now: datetime | None = None) -> PostgresReader:
         if self._closed:
             raise StorageError("the store is closed")
-        now = _now_micros()
+        instant = _now_micros() if now is None else _micros(now)
         if revision > self._known_head:
             self.head_revision()
         require_revision(revision, self._known_head)
         if not self._guard.retained(revision):
             require_retained(revision, self.oldest_revision(), self._gc_window)
-        return PostgresReader(self, revision, now)
+        return PostgresReader(self, revision, instant)
 
     def write(
         self,

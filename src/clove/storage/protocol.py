@@ -40,10 +40,19 @@ class SchemaRecord:
 
 
 class Reader(Protocol):
-    """A consistent view of the store at one revision."""
+    """A consistent view of the store at one revision, judging expiration at one instant.
+
+    A snapshot is the pair: every read of one reader (and of every reader wrapped around
+    it) sees the data committed at or before ``revision``, minus what expired by ``now``.
+    """
 
     @property
     def revision(self) -> int: ...
+
+    @property
+    def now(self) -> datetime:
+        """The instant (UTC) at which this reader judges expiration, fixed when it opened."""
+        ...
 
     def subjects(
         self, resource_type: str, resource_id: str, relation: str
@@ -113,8 +122,11 @@ class Store(Protocol):
         """The newest committed revision (0 for an empty store)."""
         ...
 
-    def reader(self, revision: int) -> Reader:
-        """A reader at ``revision``; raises RevisionUnavailableError if it is not servable."""
+    def reader(self, revision: int, *, now: datetime | None = None) -> Reader:
+        """A reader at ``revision`` judging expiration at ``now`` (None: the current time).
+
+        Raises RevisionUnavailableError if the revision is not servable.
+        """
         ...
 
     def write(

@@ -134,8 +134,8 @@ class ReplicatedStore(HistoryPassThrough):
     def head_revision(self) -> int:
         return self._primary.head_revision()
 
-    def reader(self, revision: int) -> Reader:
-        return self._primary.reader(revision)
+    def reader(self, revision: int, *, now: datetime | None = None) -> Reader:
+        return self._primary.reader(revision, now=now)
 
     def write(
         self,
@@ -257,8 +257,8 @@ class ReplicatedStore(HistoryPassThrough):
             with contextlib.suppress(StorageError):
                 store.close()
 
-    def _primary_reader(self, revision: int) -> Reader:
-        return self._primary.reader(revision)
+    def _primary_reader(self, revision: int, now: datetime) -> Reader:
+        return self._primary.reader(revision, now=now)
 
 
 class _FailoverReader:
@@ -278,6 +278,10 @@ class _FailoverReader:
         return self._inner.revision
 
     @property
+    def now(self) -> datetime:
+        return self._inner.now
+
+    @property
     def served_by(self) -> str:
         """Where the reads go now: the replica's address, or "primary"."""
         return self._replica.where if self._on_replica else "primary"
@@ -286,7 +290,8 @@ class _FailoverReader:
         if not self._on_replica:
             raise error
         self._router.skip(self._replica, error)
-        self._inner = self._router._primary_reader(self._inner.revision)
+        # The same snapshot on the primary: its revision, and the instant expiration is judged at.
+        self._inner = self._router._primary_reader(self._inner.revision, self._inner.now)
         self._on_replica = False
         return self._inner
 

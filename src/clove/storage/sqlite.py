@@ -45,6 +45,7 @@ from clove.storage._rows import CHANGED_SETS_LIMIT as _CHANGED_LIMIT
 from clove.storage._rows import LIVE as _LIVE
 from clove.storage._rows import filter_conditions
 from clove.storage._rows import fixed_key_prefix as _fixed_key_prefix
+from clove.storage._rows import from_micros as _from_micros
 from clove.storage._rows import micros as _micros
 from clove.storage._rows import now_micros as _now_micros
 from clove.storage._rows import relationship_from_row as _relationship
@@ -229,6 +230,10 @@ class SqliteReader:
     @property
     def revision(self) -> int:
         return self._revision
+
+    @property
+    def now(self) -> datetime:
+        return _from_micros(self._now)
 
     def subjects(
         self, resource_type: str, resource_id: str, relation: str
@@ -440,16 +445,16 @@ class SqliteStore:
         self._guard.saw_head(head, since)
         return head
 
-    def reader(self, revision: int) -> SqliteReader:
+    def reader(self, revision: int, *, now: datetime | None = None) -> SqliteReader:
         if self._closed:
             raise StorageError("the store is closed")
-        now = _now_micros()
+        instant = _now_micros() if now is None else _micros(now)
         if revision > self._known_head:
             self.head_revision()
         require_revision(revision, self._known_head)
         if not self._guard.retained(revision):
             require_retained(revision, self.oldest_revision(), self._gc_window)
-        return SqliteReader(self, revision, now)
+        return SqliteReader(self, revision, instant)
 
     def write(
         self,

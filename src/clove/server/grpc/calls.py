@@ -32,10 +32,17 @@ class Services:
     inflight: InflightRequests[object]
 
 
+# gRPC reports a call without a deadline as ~9.2e18 seconds left (its infinite deadline);
+# past this many seconds (about 31 years) a deadline is taken to be none at all.
+NO_DEADLINE_BEYOND = 1e9
+
+
 def require_time(context: grpc.ServicerContext) -> float | None:
     """The seconds left before the call's deadline (None: no deadline); raises when none are."""
     remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
+    if remaining is None or remaining > NO_DEADLINE_BEYOND:
+        return None
+    if remaining <= 0:
         raise DeadlineExceeded("the deadline passed before the request finished")
     return remaining
 
