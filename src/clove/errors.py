@@ -11,7 +11,8 @@
     │   └── SchemaConversionError   a schema construct the target language cannot express
     ├── ValidationError             well-formed input that breaks the schema
     │   ├── UnknownTypeError        a definition, relation, permission or caveat that does not exist
-    │   └── RelationshipTypeError   a relationship the schema does not allow
+    │   ├── RelationshipTypeError   a relationship the schema does not allow
+    │   └── CycleError              an answer that depends on its own negation (data cycle)
     ├── PreconditionFailedError     a write precondition did not hold; nothing was written
     ├── RelationshipExistsError     a CREATE of a relationship that already exists
     ├── CaveatEvaluationError       a caveat expression failed at run time
@@ -97,6 +98,20 @@ class UnknownTypeError(ValidationError):
 
 class RelationshipTypeError(ValidationError):
     """A relationship whose subject type, caveat or expiration the relation does not allow."""
+
+
+class CycleError(ValidationError):
+    """The answer depends on its own negation: a cycle in the data runs through an exclusion.
+
+    ``view = viewer - banned`` where ``banned`` reaches ``view`` again has no consistent
+    answer (SpiceDB's dispatch gives up at its depth limit on such data); Clove says so.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the answer depends on itself through an exclusion (a cycle in the relationships "
+            "runs through `-`), so it has no consistent value; break the cycle in the data"
+        )
 
 
 class PreconditionFailedError(CloveError):

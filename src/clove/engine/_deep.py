@@ -15,7 +15,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-SHALLOW_DEPTH = 200
+SHALLOW_DEPTH = 120
 _DEEP_STACK_BYTES = 512 * 1024 * 1024
 _DEEP_RECURSION_LIMIT = 1_000_000
 _lock = threading.Lock()

@@ -10,9 +10,9 @@ from __future__ import annotations
 from clove.engine._deep import TooDeep, run_deep
 from clove.engine._traversal import Traversal
 from clove.engine.context import CaveatRunner
-from clove.engine.outcome import CYCLE_OUTCOME, Outcome, both, either, negate
+from clove.engine.outcome import CYCLE, CYCLE_OUTCOME, Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
-from clove.errors import CloveInternalError, ContextError
+from clove.errors import CloveInternalError, ContextError, CycleError
 from clove.relationships import WILDCARD, SubjectRef
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
@@ -52,8 +52,13 @@ class Checker(Traversal[Outcome]):
     def _empty(self) -> Outcome:
         return False
 
-    def _cycle(self) -> Outcome:
+    def _bottom(self) -> Outcome:
+        # SpiceDB's cycle of unions holds what it derives (the least fixed point); under
+        # OpenFGA's semantics a question that hangs on a cycle is undecided.
         return CYCLE_OUTCOME if self._openfga else False
+
+    def _unknown(self) -> Outcome:
+        return CYCLE_OUTCOME
 
     def _relation(self, type_name: str, object_id: str, relation: str) -> Outcome:
         return self._direct(type_name, object_id, relation)
@@ -116,7 +121,11 @@ class Checker(Traversal[Outcome]):
                 kept = self._expression(type_name, object_id, name, base)
                 if kept is False:
                     return False
-                removed = self._expression(type_name, object_id, name, subtracted)
+                outer = self._negated()
+                try:
+                    removed = self._expression(type_name, object_id, name, subtracted)
+                finally:
+                    self._negative = outer
                 return both(kept, negate(removed))
             case ir.Arrow(tupleset=tupleset, target=target, function=function):
                 return self._arrow(type_name, object_id, tupleset, target, function == "all")
@@ -154,11 +163,16 @@ class Checker(Traversal[Outcome]):
 def settle(types: TypeSystem, outcome: Outcome) -> Outcome:
     """The answer as the schema's semantics give it to the caller.
 
-    SpiceDB's: unchanged (a conditional answer lists the missing caveat parameters).
+    SpiceDB's: unchanged (a conditional answer lists the missing caveat parameters); an answer
+    left undecided by a cycle through an exclusion is an error (CycleError).
     OpenFGA's: an answer that hangs only on a cycle is "no", and one that needs caveat
     parameters nobody supplied is an error (ContextError), as OpenFGA's check reports it.
     """
-    if isinstance(outcome, bool) or not types.openfga:
+    if isinstance(outcome, bool):
+        return outcome
+    if not types.openfga:
+        if CYCLE in outcome:
+            raise CycleError()
         return outcome
     missing = outcome - CYCLE_OUTCOME
     if missing:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from clove.engine._deep import TooDeep, run_deep
 from clove.engine._traversal import Traversal
 from clove.engine.context import CaveatRunner
-from clove.engine.outcome import Outcome, both, either, negate
+from clove.engine.outcome import CYCLE, CYCLE_OUTCOME, Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
-from clove.errors import CloveInternalError, ContextError
+from clove.errors import CloveInternalError, ContextError, CycleError
 from clove.relationships import WILDCARD
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
@@ -229,6 +229,10 @@ class SubjectFinder(Traversal[SubjectSet]):
     def _empty(self) -> SubjectSet:
         return SubjectSet()
 
+    def _unknown(self) -> SubjectSet:
+        # Every subject undecided: where a cycle through an exclusion starts.
+        return SubjectSet(wildcard=Wildcard(CYCLE_OUTCOME))
+
     def _relation(self, type_name: str, object_id: str, relation: str) -> SubjectSet:
         return self._direct(type_name, object_id, relation)
 
@@ -271,7 +275,12 @@ class SubjectFinder(Traversal[SubjectSet]):
             case ir.Exclusion(base=base, subtracted=subtracted):
                 result = self._expression(type_name, object_id, name, base)
                 if result.concrete or result.wildcard is not None:
-                    result.subtract(self._expression(type_name, object_id, name, subtracted))
+                    outer = self._negated()
+                    try:
+                        removed = self._expression(type_name, object_id, name, subtracted)
+                    finally:
+                        self._negative = outer
+                    result.subtract(removed)
                 return result
             case ir.Arrow(tupleset=tupleset, target=target, function=function):
                 return self._arrow(type_name, object_id, tupleset, target, function == "all")
@@ -315,9 +324,30 @@ def lookup_subjects(
     except TooDeep:
         finder = SubjectFinder(types, reader, subject_type, subject_relation, caveats, deep=True)
         found = run_deep(lambda: finder.members(type_name, object_id, name))
+    found = _decided(types, found)
     if types.openfga:
         _require_decided(found)
     return found
+
+
+def _undecided(outcome: Outcome) -> bool:
+    return not isinstance(outcome, bool) and CYCLE in outcome
+
+
+def _decided(types: TypeSystem, found: SubjectSet) -> SubjectSet:
+    """Members left undecided by a cycle through an exclusion: "no" (OpenFGA) or an error."""
+    wildcard = found.wildcard
+    if not any(map(_undecided, found.concrete.values())) and (
+        wildcard is None or not _undecided(wildcard.outcome)
+    ):
+        return found
+    if not types.openfga:
+        raise CycleError()
+    result = SubjectSet({s: o for s, o in found.concrete.items() if not _undecided(o)})
+    if wildcard is not None and not _undecided(wildcard.outcome):
+        # An id the wildcard may or may not exclude is not certainly in the set: excluded.
+        result.wildcard = Wildcard(wildcard.outcome, dict(wildcard.excluded))
+    return result
 
 
 def _require_decided(found: SubjectSet) -> None:
