@@ -5,13 +5,16 @@ from __future__ import annotations
 import clove
 
 EXPECTED = {
+    "Budget",
     "CaveatEvaluationError",
     "CheckResult",
     "CloveError",
     "CloveInternalError",
     "Consistency",
     "ContextError",
+    "CycleError",
     "Database",
+    "DeadlineExceededError",
     "ExpandNode",
     "GarbageReport",
     "InvalidInputError",
@@ -28,6 +31,7 @@ EXPECTED = {
     "RelationshipSyntaxError",
     "RelationshipTypeError",
     "RelationshipUpdate",
+    "RequestCancelledError",
     "ResourceExhaustedError",
     "ResourceResult",
     "RevisionUnavailableError",

@@ -9,18 +9,22 @@ from clove.database import (
     SubjectResult,
     open,
 )
+from clove.engine.budget import Budget
 from clove.engine.expand import ExpandNode
 from clove.errors import (
     CaveatEvaluationError,
     CloveError,
     CloveInternalError,
     ContextError,
+    CycleError,
+    DeadlineExceededError,
     InvalidInputError,
     MaxDepthExceededError,
     PreconditionFailedError,
     RelationshipExistsError,
     RelationshipSyntaxError,
     RelationshipTypeError,
+    RequestCancelledError,
     ResourceExhaustedError,
     RevisionUnavailableError,
     SchemaConversionError,
@@ -44,13 +48,16 @@ from clove.storage.history import GarbageReport
 from clove.watch import Watch, WatchEvent
 
 __all__ = [
+    "Budget",
     "CaveatEvaluationError",
     "CheckResult",
     "CloveError",
     "CloveInternalError",
     "Consistency",
     "ContextError",
+    "CycleError",
     "Database",
+    "DeadlineExceededError",
     "ExpandNode",
     "GarbageReport",
     "InvalidInputError",
@@ -67,6 +74,7 @@ __all__ = [
     "RelationshipSyntaxError",
     "RelationshipTypeError",
     "RelationshipUpdate",
+    "RequestCancelledError",
     "ResourceExhaustedError",
     "ResourceResult",
     "RevisionUnavailableError",

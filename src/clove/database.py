@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from clove.consistency import Consistency, decode_token, encode_token
+from clove.engine.budget import Budget
 from clove.engine.check import check as run_check
 from clove.engine.context import CaveatRunner
 from clove.engine.expand import ExpandNode
@@ -596,17 +597,22 @@ class Database:
         context: Mapping[str, Any] | None = None,
         consistency: ConsistencyArg = None,
         contextual_relationships: ContextualArg = (),
+        timeout: float | None = None,
+        budget: Budget | None = None,
     ) -> CheckResult:
         """May ``subject`` (``type:id`` or a set ``type:id#relation``) do ``permission``?
 
-        ``contextual_relationships`` count as written for this question only.
+        ``contextual_relationships`` count as written for this question only. Every question
+        takes ``timeout=`` (seconds; past it the work stops with DeadlineExceededError) or a
+        ``budget=`` (a ``Budget``: a timeout, a cancellation event, a step allowance).
         """
+        spend = _budget(timeout, budget)
         reader, types = self._evaluation(consistency, contextual_relationships)
         obj = self._object(resource)
         who = self._subject(subject)
         _require_question(types, obj.type, permission, who)
         caveats = CaveatRunner(types, context)
-        outcome = run_check(types, reader, obj.type, obj.id, permission, who, caveats)
+        outcome = run_check(types, reader, obj.type, obj.id, permission, who, caveats, spend)
         return CheckResult(*_permissionship(outcome))
 
     def check_bulk(
@@ -615,11 +621,15 @@ class Database:
         *,
         consistency: ConsistencyArg = None,
         contextual_relationships: ContextualArg = (),
+        timeout: float | None = None,
+        budget: Budget | None = None,
     ) -> list[CheckResult]:
         """Several checks at one revision: items are (resource, permission, subject[, context]).
 
-        ``contextual_relationships`` count as written for every item, and for nothing else.
+        ``contextual_relationships`` count as written for every item, and for nothing else;
+        ``timeout`` or ``budget`` bounds all the items together.
         """
+        spend = _budget(timeout, budget)
         reader, types = self._evaluation(consistency, contextual_relationships)
         results = []
         for item in items:
@@ -629,7 +639,7 @@ class Database:
             who = self._subject(subject)
             _require_question(types, obj.type, permission, who)
             caveats = CaveatRunner(types, context)
-            outcome = run_check(types, reader, obj.type, obj.id, permission, who, caveats)
+            outcome = run_check(types, reader, obj.type, obj.id, permission, who, caveats, spend)
             results.append(CheckResult(*_permissionship(outcome)))
         return results
 
@@ -644,18 +654,29 @@ class Database:
         after: str | None = None,
         limit: int | None = None,
         contextual_relationships: ContextualArg = (),
+        timeout: float | None = None,
+        budget: Budget | None = None,
     ) -> list[ResourceResult]:
         """Resources of ``resource_type`` where ``subject`` has ``permission``, sorted by id.
 
         Page with ``limit`` and ``after`` (the last ``resource_id`` of the previous page).
         ``contextual_relationships`` count as written for this lookup only.
         """
+        spend = _budget(timeout, budget)
         reader, types = self._evaluation(consistency, contextual_relationships)
         who = subject if isinstance(subject, SubjectRef) else parse_subject(subject)
         _require_question(types, resource_type, permission, who)
         caveats = CaveatRunner(types, context)
         found = run_lookup_resources(
-            types, reader, resource_type, permission, who, caveats, after=after, limit=limit
+            types,
+            reader,
+            resource_type,
+            permission,
+            who,
+            caveats,
+            after=after,
+            limit=limit,
+            budget=spend,
         )
         results = [ResourceResult(rid, *_permissionship(outcome)) for rid, outcome in found]
         return results
@@ -672,12 +693,15 @@ class Database:
         after: str | None = None,
         limit: int | None = None,
         contextual_relationships: ContextualArg = (),
+        timeout: float | None = None,
+        budget: Budget | None = None,
     ) -> list[SubjectResult]:
         """Subjects of ``subject_type`` with ``permission`` on ``resource``, sorted by id.
 
         The wildcard appears as ``subject_id == "*"`` with the ids it excludes.
         ``contextual_relationships`` count as written for this lookup only.
         """
+        spend = _budget(timeout, budget)
         reader, types = self._evaluation(consistency, contextual_relationships)
         obj = self._object(resource)
         types.require_member(obj.type, permission)
@@ -685,7 +709,7 @@ class Database:
         relation = subject_relation or ELLIPSIS
         caveats = CaveatRunner(types, context)
         found = run_lookup_subjects(
-            types, reader, obj.type, obj.id, permission, subject_type, relation, caveats
+            types, reader, obj.type, obj.id, permission, subject_type, relation, caveats, spend
         )
         results: list[SubjectResult] = []
         for subject_id, outcome in found.concrete.items():
@@ -702,13 +726,28 @@ class Database:
         return results if limit is None else results[:limit]
 
     def expand(
-        self, resource: str, permission: str, *, consistency: ConsistencyArg = None
+        self,
+        resource: str,
+        permission: str,
+        *,
+        consistency: ConsistencyArg = None,
+        timeout: float | None = None,
+        budget: Budget | None = None,
     ) -> ExpandNode:
         """The userset tree of ``resource#permission``."""
+        spend = _budget(timeout, budget)
         reader, types = self._evaluation(consistency, ())
         obj = parse_object(resource)
         types.require_member(obj.type, permission)
-        return run_expand(types, reader, obj.type, obj.id, permission)
+        return run_expand(types, reader, obj.type, obj.id, permission, spend)
+
+
+def _budget(timeout: float | None, budget: Budget | None) -> Budget:
+    if budget is None:
+        return Budget(timeout=timeout)
+    if timeout is not None:
+        raise InvalidInputError("give a question timeout= or budget=, not both")
+    return budget
 
 
 def _with_contextual(reader: Reader, types: TypeSystem, contextual: ContextualArg) -> Reader:

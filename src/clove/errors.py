@@ -19,6 +19,8 @@
     ├── UnauthenticatedError        a request without a valid key (server surfaces)
     ├── ResourceExhaustedError      a per-client limit (rate, concurrency, size) was exceeded
     │   └── MaxDepthExceededError   a check or lookup needs more nested steps than allowed
+    ├── DeadlineExceededError       a request ran past its deadline; its work was stopped
+    ├── RequestCancelledError       a request was cancelled (its client went away)
     ├── StorageError                the backend failed or refused (locked, corrupt, closed)
     │   └── RevisionUnavailableError a token names a revision this store cannot serve
     └── CloveInternalError          a bug in Clove; the message says so
@@ -147,6 +149,14 @@ class MaxDepthExceededError(ResourceExhaustedError):
             "usually means a recursive or too deep data dependency"
         )
         self.limit = limit
+
+
+class DeadlineExceededError(CloveError):
+    """A request ran past its deadline (``timeout=`` or the caller's); its work was stopped."""
+
+
+class RequestCancelledError(CloveError):
+    """A request was cancelled (its client went away); its work was stopped."""
 
 
 class StorageError(CloveError):

@@ -18,7 +18,8 @@ it is solved from "undecided" instead (Kripke-Kleene), and what stays undecided 
 as such by the caller.
 
 Past ``SHALLOW_DEPTH`` the walk raises ``TooDeep`` and its caller runs it again on a deep
-stack (see ``_deep``). ``steps`` counts evaluations, so tests can bound the work on any graph.
+stack (see ``_deep``). Every evaluation is charged to the request's ``Budget`` (which stops
+the walk past its deadline) and counted in ``steps``, so tests can bound the work on any graph.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import deque
 from typing import Generic, TypeVar
 
 from clove.engine._deep import SHALLOW_DEPTH, TooDeep
+from clove.engine.budget import Budget
 from clove.engine.typesystem import TypeSystem
 from clove.errors import MaxDepthExceededError, ResourceExhaustedError
 from clove.schema import ir
@@ -54,6 +56,7 @@ class Traversal(Generic[R]):
     """Memoised evaluation to a fixed point; subclasses say how expressions combine."""
 
     __slots__ = (
+        "_budget",
         "_deep",
         "_depth",
         "_frame",
@@ -70,8 +73,9 @@ class Traversal(Generic[R]):
         "steps",
     )
 
-    def __init__(self, types: TypeSystem, *, deep: bool) -> None:
+    def __init__(self, types: TypeSystem, budget: Budget, *, deep: bool) -> None:
         self._types = types
+        self._budget = budget
         self._memo: dict[Question, R] = {}
         self._open: dict[Question, _Open[R]] = {}
         self._stack: list[Question] = []  # open questions, in discovery order
@@ -192,6 +196,7 @@ class Traversal(Generic[R]):
         self._tainted = False
         self._depth = node.depth + 1
         self.steps += 1
+        self._budget.spend()
         type_name, object_id, name = key
         member = node.member
         if isinstance(member, ir.Permission):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from clove.engine._deep import TooDeep, run_deep
 from clove.engine._traversal import Traversal
+from clove.engine.budget import Budget
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import CYCLE, CYCLE_OUTCOME, Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
@@ -31,9 +32,10 @@ class Checker(Traversal[Outcome]):
         subject: SubjectRef,
         caveats: CaveatRunner,
         *,
+        budget: Budget | None = None,
         deep: bool = False,
     ) -> None:
-        super().__init__(types, deep=deep)
+        super().__init__(types, budget or Budget(), deep=deep)
         self._reader = reader
         self._subject = subject
         self._kind = (subject.type, subject.relation)
@@ -190,11 +192,14 @@ def check(
     name: str,
     subject: SubjectRef,
     caveats: CaveatRunner,
+    budget: Budget | None = None,
 ) -> Outcome:
     """Is ``subject`` in ``type_name:object_id#name``? Deep data is handled without limit."""
+    budget = budget or Budget()
     try:
-        outcome = Checker(types, reader, subject, caveats).member(type_name, object_id, name)
+        checker = Checker(types, reader, subject, caveats, budget=budget)
+        outcome = checker.member(type_name, object_id, name)
     except TooDeep:
-        checker = Checker(types, reader, subject, caveats, deep=True)
+        checker = Checker(types, reader, subject, caveats, budget=budget, deep=True)
         outcome = run_deep(lambda: checker.member(type_name, object_id, name))
     return settle(types, outcome)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from clove.engine.budget import Budget
 from clove.engine.typesystem import TypeSystem
 from clove.errors import CloveInternalError
 from clove.relationships import format_relationship
@@ -34,15 +35,21 @@ class ExpandNode:
 
 
 def expand(
-    types: TypeSystem, reader: Reader, type_name: str, object_id: str, name: str
+    types: TypeSystem,
+    reader: Reader,
+    type_name: str,
+    object_id: str,
+    name: str,
+    budget: Budget | None = None,
 ) -> ExpandNode:
-    return _Expander(types, reader).member(type_name, object_id, name)
+    return _Expander(types, reader, budget or Budget()).member(type_name, object_id, name)
 
 
 class _Expander:
-    def __init__(self, types: TypeSystem, reader: Reader) -> None:
+    def __init__(self, types: TypeSystem, reader: Reader, budget: Budget) -> None:
         self._types = types
         self._reader = reader
+        self._budget = budget
         self._path: set[tuple[str, str, str]] = set()
 
     def member(self, type_name: str, object_id: str, name: str) -> ExpandNode:
@@ -51,6 +58,7 @@ class _Expander:
         key = (type_name, object_id, name)
         if member is None or key in self._path:
             return ExpandNode(object=obj, relation=name, operation="leaf")
+        self._budget.spend()
         self._path.add(key)
         try:
             if isinstance(member, ir.Permission):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 
 from clove.engine._deep import TooDeep, run_deep
+from clove.engine.budget import Budget
 from clove.engine.check import Checker, settle
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import Outcome
@@ -25,7 +26,12 @@ Node = tuple[str, str, str]
 
 
 def candidate_resources(
-    types: TypeSystem, reader: Reader, resource_type: str, name: str, subject: SubjectRef
+    types: TypeSystem,
+    reader: Reader,
+    resource_type: str,
+    name: str,
+    subject: SubjectRef,
+    budget: Budget,
 ) -> dict[str, bool]:
     """Objects of ``resource_type`` that may have ``name`` for ``subject`` (a superset).
 
@@ -64,6 +70,7 @@ def candidate_resources(
                     )
     while queue:
         node = queue.popleft()
+        budget.spend()
         type_name, object_id, relation = node
         sure = certain[node]
         if max_depth is not None:
@@ -108,13 +115,15 @@ def lookup_resources(
     *,
     after: str | None = None,
     limit: int | None = None,
+    budget: Budget | None = None,
 ) -> list[tuple[str, Outcome]]:
     """(resource id, outcome) for each resource with the permission, sorted by id.
 
     One checker verifies every candidate, so what one check learns (a folder's viewers, a
     group's members) serves the next: a chain of n folders costs O(n), not O(n²).
     """
-    candidates = candidate_resources(types, reader, resource_type, name, subject)
+    budget = budget or Budget()
+    candidates = candidate_resources(types, reader, resource_type, name, subject, budget)
     ordered = sorted(candidates)
     if after is not None:
         ordered = [resource_id for resource_id in ordered if resource_id > after]
@@ -122,6 +131,7 @@ def lookup_resources(
     def verify(checker: Checker) -> list[tuple[str, Outcome]]:
         found: list[tuple[str, Outcome]] = []
         for resource_id in ordered:
+            budget.spend()
             if candidates[resource_id]:
                 outcome: Outcome = True
             else:
@@ -133,7 +143,7 @@ def lookup_resources(
         return found
 
     try:
-        return verify(Checker(types, reader, subject, caveats))
+        return verify(Checker(types, reader, subject, caveats, budget=budget))
     except TooDeep:
-        deep = Checker(types, reader, subject, caveats, deep=True)
+        deep = Checker(types, reader, subject, caveats, budget=budget, deep=True)
         return run_deep(lambda: verify(deep))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from clove.engine._deep import TooDeep, run_deep
 from clove.engine._traversal import Traversal
+from clove.engine.budget import Budget
 from clove.engine.context import CaveatRunner
 from clove.engine.outcome import CYCLE, CYCLE_OUTCOME, Outcome, both, either, negate
 from clove.engine.typesystem import TypeSystem
@@ -208,9 +209,10 @@ class SubjectFinder(Traversal[SubjectSet]):
         subject_relation: str,
         caveats: CaveatRunner,
         *,
+        budget: Budget | None = None,
         deep: bool = False,
     ) -> None:
-        super().__init__(types, deep=deep)
+        super().__init__(types, budget or Budget(), deep=deep)
         self._reader = reader
         self._subject_type = subject_type
         self._subject_relation = subject_relation
@@ -317,12 +319,18 @@ def lookup_subjects(
     subject_type: str,
     subject_relation: str,
     caveats: CaveatRunner,
+    budget: Budget | None = None,
 ) -> SubjectSet:
+    budget = budget or Budget()
     try:
-        finder = SubjectFinder(types, reader, subject_type, subject_relation, caveats)
+        finder = SubjectFinder(
+            types, reader, subject_type, subject_relation, caveats, budget=budget
+        )
         found = finder.members(type_name, object_id, name)
     except TooDeep:
-        finder = SubjectFinder(types, reader, subject_type, subject_relation, caveats, deep=True)
+        finder = SubjectFinder(
+            types, reader, subject_type, subject_relation, caveats, budget=budget, deep=True
+        )
         found = run_deep(lambda: finder.members(type_name, object_id, name))
     found = _decided(types, found)
     if types.openfga:

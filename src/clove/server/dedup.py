@@ -11,6 +11,8 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
+from clove.errors import DeadlineExceededError, RequestCancelledError
+
 T = TypeVar("T")
 
 
@@ -31,7 +33,11 @@ class InflightRequests(Generic[T]):
                 future: Future[T] = Future()
                 self._table[key] = future
         if pending is not None:
-            return pending.result(timeout=timeout), True
+            try:
+                return pending.result(timeout=timeout), True
+            except (DeadlineExceededError, RequestCancelledError):
+                # The first caller's own deadline or cancellation: this one still has its own.
+                return compute(), False
         try:
             result = compute()
         except BaseException as error:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 import grpc
 
 from clove.database import Database
-from clove.errors import UnknownTypeError
+from clove.engine.budget import Budget
+from clove.errors import DeadlineExceededError, UnknownTypeError
 from clove.schema import ir
 from clove.server.dedup import InflightRequests
 from clove.server.limits import Limits
@@ -16,10 +18,6 @@ from clove.server.metrics import PrometheusMetrics
 
 # Set by the guard interceptor before the servicer runs, on the thread that runs it.
 current_client: ContextVar[str] = ContextVar("clove_grpc_client", default="")
-
-
-class DeadlineExceeded(Exception):  # noqa: N818 - a control-flow signal mapped to a status
-    """The call's deadline passed before its work was done."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,8 +41,20 @@ def require_time(context: grpc.ServicerContext) -> float | None:
     if remaining is None or remaining > NO_DEADLINE_BEYOND:
         return None
     if remaining <= 0:
-        raise DeadlineExceeded("the deadline passed before the request finished")
+        raise DeadlineExceededError("the deadline passed before the request finished")
     return remaining
+
+
+def call_budget(context: grpc.ServicerContext) -> Budget:
+    """The call's budget: its deadline, and cancelled as soon as the call ends or is cancelled.
+
+    The evaluation checks it as it runs, so a call whose client has gone, or whose deadline
+    has passed, stops within a few steps instead of computing an answer nobody reads.
+    """
+    cancelled = threading.Event()
+    if not context.add_callback(cancelled.set):  # the call has already ended
+        cancelled.set()
+    return Budget(timeout=require_time(context), cancelled=cancelled)
 
 
 def require_definition(schema: ir.Schema, name: str, relation: str | None = None) -> None:

@@ -14,10 +14,12 @@ from clove.errors import (
     CaveatEvaluationError,
     CloveError,
     CloveInternalError,
+    DeadlineExceededError,
     InvalidInputError,
     PreconditionFailedError,
     RelationshipExistsError,
     RelationshipTypeError,
+    RequestCancelledError,
     ResourceExhaustedError,
     RevisionUnavailableError,
     StorageError,
@@ -38,6 +40,10 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
             code = grpc.StatusCode.UNAUTHENTICATED
         case ResourceExhaustedError():
             code = grpc.StatusCode.RESOURCE_EXHAUSTED
+        case DeadlineExceededError():
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+        case RequestCancelledError():
+            code = grpc.StatusCode.CANCELLED
         case RelationshipTypeError() | InvalidInputError() | CaveatEvaluationError():
             code = grpc.StatusCode.INVALID_ARGUMENT
         case UnknownTypeError() | ValidationError() | PreconditionFailedError():

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from clove.errors import CloveError, ResourceExhaustedError
-from clove.server.grpc.calls import DeadlineExceeded, current_client
+from clove.server.grpc.calls import current_client
 from clove.server.grpc.errors import status_for
 from clove.server.logs import log
 from clove.server.protocols import Gate, Metrics
@@ -142,9 +142,7 @@ class _Call:
         # grpc's stubs omit ServicerContext.code(); it is set once a servicer has aborted.
         if not isinstance(error, CloveError) and getattr(context, "code")() is not None:  # noqa: B009
             raise error
-        if isinstance(error, DeadlineExceeded):
-            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(error)
-        elif isinstance(error, TimeoutError):
+        if isinstance(error, TimeoutError):
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed"
         else:
             code, message = status_for(error)

@@ -17,10 +17,13 @@ from google.rpc import status_pb2
 
 from clove.consistency import Consistency
 from clove.database import CheckResult
+from clove.engine.budget import Budget
 from clove.errors import (
     CloveError,
+    DeadlineExceededError,
     InvalidInputError,
     PreconditionFailedError,
+    RequestCancelledError,
     ResourceExhaustedError,
 )
 from clove.relationships import (
@@ -30,7 +33,13 @@ from clove.relationships import (
     RelationshipUpdate,
 )
 from clove.server.grpc import convert
-from clove.server.grpc.calls import Services, current_client, require_definition, require_time
+from clove.server.grpc.calls import (
+    Services,
+    call_budget,
+    current_client,
+    require_definition,
+    require_time,
+)
 from clove.server.grpc.errors import status_for
 
 # An import is one transaction; this many relationships bound the memory one import may hold.
@@ -57,7 +66,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         self,
         snapshot: str,
         item: pb.CheckPermissionRequest | pb.CheckBulkPermissionsRequestItem,
-        timeout: float | None,
+        budget: Budget,
     ) -> CheckResult:
         if not item.permission:
             raise InvalidInputError("a check needs a permission")
@@ -77,10 +86,15 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
 
         def evaluate() -> object:
             return self._db.check(
-                resource, item.permission, subject, context=context, consistency=exact
+                resource,
+                item.permission,
+                subject,
+                context=context,
+                consistency=exact,
+                budget=budget,
             )
 
-        result, shared = self._services.inflight.run(key, evaluate, timeout=timeout)
+        result, shared = self._services.inflight.run(key, evaluate, timeout=budget.remaining())
         if shared:
             self._services.metrics.deduplicated(client=client)
         assert isinstance(result, CheckResult)
@@ -91,9 +105,9 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
     def CheckPermission(  # noqa: N802 - the generated servicer's method names
         self, request: pb.CheckPermissionRequest, context: grpc.ServicerContext
     ) -> pb.CheckPermissionResponse:
-        timeout = require_time(context)
+        budget = call_budget(context)
         snapshot, _ = self._snapshot(request.consistency)
-        result = self._check(snapshot, request, timeout)
+        result = self._check(snapshot, request, budget)
         return pb.CheckPermissionResponse(
             checked_at=convert.zed_token(snapshot),
             permissionship=convert.CHECK_PERMISSIONSHIP[result.permissionship],
@@ -106,10 +120,12 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         self._limits.require_batch(len(request.items), "CheckBulkPermissions")
         snapshot, _ = self._snapshot(request.consistency)
         pairs = []
+        budget = call_budget(context)
         for item in request.items:
-            timeout = require_time(context)
             try:
-                result = self._check(snapshot, item, timeout)
+                result = self._check(snapshot, item, budget)
+            except (DeadlineExceededError, RequestCancelledError):
+                raise  # the whole call is over, not just this item
             except CloveError as error:
                 code, message = status_for(error)
                 pairs.append(
@@ -280,7 +296,6 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         snapshot, after = self._snapshot(request.consistency, request.optional_cursor)
         if after is not None and not isinstance(after, str):
             raise InvalidInputError("malformed cursor: it does not name a resource")
-        require_time(context)
         found = self._db.lookup_resources(
             request.resource_object_type,
             request.permission,
@@ -289,6 +304,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
             consistency=Consistency.at_exact_snapshot(snapshot),
             after=after,
             limit=request.optional_limit or None,
+            budget=call_budget(context),
         )
         looked_up_at = convert.zed_token(snapshot)
         for result in found:
@@ -311,7 +327,6 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         snapshot, after = self._snapshot(request.consistency, request.optional_cursor)
         if after is not None and not isinstance(after, str):
             raise InvalidInputError("malformed cursor: it does not name a subject")
-        require_time(context)
         found = self._db.lookup_subjects(
             convert.object_text(request.resource),
             request.permission,
@@ -321,6 +336,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
             consistency=Consistency.at_exact_snapshot(snapshot),
             after=after,
             limit=limit or None,
+            budget=call_budget(context),
         )
         exclude_wildcards = (
             request.wildcard_option == pb.LookupSubjectsRequest.WILDCARD_OPTION_EXCLUDE_WILDCARDS
@@ -357,11 +373,11 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         if not request.permission:
             raise InvalidInputError("ExpandPermissionTree needs a permission")
         snapshot, _ = self._snapshot(request.consistency)
-        require_time(context)
         tree = self._db.expand(
             convert.object_text(request.resource),
             request.permission,
             consistency=Consistency.at_exact_snapshot(snapshot),
+            budget=call_budget(context),
         )
         return pb.ExpandPermissionTreeResponse(
             expanded_at=convert.zed_token(snapshot), tree_root=convert.expand_tree(tree)

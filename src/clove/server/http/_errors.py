@@ -12,9 +12,11 @@ import math
 
 from clove.errors import (
     CaveatEvaluationError,
+    DeadlineExceededError,
     InvalidInputError,
     PreconditionFailedError,
     RelationshipExistsError,
+    RequestCancelledError,
     ResourceExhaustedError,
     RevisionUnavailableError,
     SchemaError,
@@ -79,6 +81,10 @@ def http_error(error: BaseException) -> HttpError:
             return HttpError(429, "resource_exhausted", str(error), headers=retry)
         case RevisionUnavailableError():
             return HttpError(400, "revision_unavailable", str(error))
+        case DeadlineExceededError():
+            return HttpError(504, "deadline_exceeded", str(error))
+        case RequestCancelledError():  # the client has gone: nobody reads this
+            return HttpError(499, "cancelled", str(error))
         case StorageError():
             _log.warning("storage failed: %s", error)
             return HttpError(503, "unavailable", "the datastore is unavailable; retry later")
