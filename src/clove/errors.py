@@ -17,6 +17,7 @@
     ├── RelationshipExistsError     a CREATE of a relationship that already exists
     ├── CaveatEvaluationError       a caveat expression failed at run time
     ├── UnauthenticatedError        a request without a valid key (server surfaces)
+    ├── PermissionDeniedError       a valid key without the scope a request needs (server surfaces)
     ├── ResourceExhaustedError      a per-client limit (rate, concurrency, size) was exceeded
     │   └── MaxDepthExceededError   a check or lookup needs more nested steps than allowed
     ├── DeadlineExceededError       a request ran past its deadline; its work was stopped
@@ -130,6 +131,20 @@ class CaveatEvaluationError(CloveError):
 
 class UnauthenticatedError(CloveError):
     """A server request without a valid bearer key."""
+
+
+class PermissionDeniedError(CloveError):
+    """A server request whose key is valid but lacks the scope the request needs.
+
+    ``client`` names the key's client, ``operation`` what it called, ``scope`` the scope that
+    would have allowed it.
+    """
+
+    def __init__(self, message: str, *, client: str, operation: str, scope: str) -> None:
+        super().__init__(message)
+        self.client = client
+        self.operation = operation
+        self.scope = scope
 
 
 class ResourceExhaustedError(CloveError):

@@ -20,6 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpcutil import insecure_bearer_token_credentials
 
 KEYS = {"alice": "alice-key-0123456789abcdef", "bob": "bob-key-0123456789abcdef"}
+# Clients whose keys hold one scope each (alice and bob hold all, given as `client=key`).
+SCOPED = {"reader": "read", "writer": "write", "operator": "admin"}
 
 
 def free_port() -> int:
@@ -36,7 +38,9 @@ class Server:
     address: str
     http_address: str
     log_path: Path
-    keys: dict[str, str] = field(default_factory=lambda: dict(KEYS))
+    keys: dict[str, str] = field(
+        default_factory=lambda: {**KEYS, **{client: scoped_key(client) for client in SCOPED}}
+    )
 
     def client(self, who: str = "alice") -> Client:
         return Client(self.address, insecure_bearer_token_credentials(self.keys[who]))
@@ -59,13 +63,19 @@ class Server:
         return self.process.wait(timeout)
 
 
+def scoped_key(client: str) -> str:
+    return f"{client}-key-0123456789abcdef"
+
+
 def serve_command(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "clove.cli.main", "serve", *arguments]
 
 
 def serve_environment() -> dict[str, str]:
     environment = dict(os.environ)
-    environment["CLOVE_KEYS"] = ",".join(f"{client}={key}" for client, key in KEYS.items())
+    entries = [f"{client}={key}" for client, key in KEYS.items()]
+    entries += [f"{client}:{scope}={scoped_key(client)}" for client, scope in SCOPED.items()]
+    environment["CLOVE_KEYS"] = ",".join(entries)
     for name in list(environment):
         if name.startswith("CLOVE_") and name not in ("CLOVE_KEYS", "CLOVE_TEST_POSTGRES"):
             del environment[name]

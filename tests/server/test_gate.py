@@ -11,12 +11,15 @@ import pytest
 
 from clove.errors import ResourceExhaustedError, UnauthenticatedError
 from clove.server.dedup import InflightRequests
-from clove.server.gate import KeyGate
+from clove.server.gate import ClientKey, KeyGate
 from clove.server.grpc.calls import require_time
 from clove.server.limits import Limits
 from clove.server.metrics import PrometheusMetrics
 
-KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"}
+KEYS = {
+    "alice": ClientKey(key="alice-key-0123456789"),
+    "bob": ClientKey(key="bob-key-0123456789"),
+}
 
 
 def test_keys_name_clients() -> None:

@@ -70,7 +70,10 @@ def test_flags_beat_environment_beat_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert built.grpc_addr == "127.0.0.1:1111"
     assert built.workers == 5
     assert built.limits.burst == 9
-    assert dict(built.keys) == {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"}
+    assert {client: key.key for client, key in built.keys.items()} == {
+        "alice": "alice-key-0123456789",
+        "bob": "bob-key-0123456789",
+    }
 
 
 def test_unknown_config_file_settings_are_refused(tmp_path: Path) -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from clove.errors import InvalidInputError
+from clove.server.gate import ClientKey
 from clove.server.limits import Limits
+from clove.server.scopes import parse_scopes
 
 CONFIG_VARIABLE = "CLOVE_SERVE_CONFIG"
 
@@ -66,7 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="workers", parse=_positive_int, default=os.cpu_count() or 1, metavar="N",
             help="worker processes sharing the ports and the store (default: all cores)"),
     Setting(name="key_file", parse=str, default=None, metavar="FILE",
-            help="bearer keys, one `client=key` a line; also $CLOVE_KEYS=client=key,client2=key2"),
+            help="bearer keys, one `client:scopes=key` a line (scopes: read, write, admin joined "
+                 "by +; `client=key` holds all three); also $CLOVE_KEYS=client:read=key,..."),
     Setting(name="tls_cert", parse=str, default=None, metavar="FILE",
             help="PEM certificate chain: serve TLS (with --tls-key)"),
     Setting(name="tls_key", parse=str, default=None, metavar="FILE",
@@ -114,7 +117,7 @@ class ServeConfig:
     grpc_addr: str
     http_addr: str | None
     workers: int
-    keys: Mapping[str, str]
+    keys: Mapping[str, ClientKey]
     tls_cert: bytes | None
     tls_key: bytes | None
     limits: Limits
@@ -163,30 +166,43 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return table
 
 
-def parse_keys(text: str, *, separator: str, source: str) -> dict[str, str]:
-    """``client=key`` entries split by ``separator``; blank entries and ``#`` comments skipped."""
-    keys: dict[str, str] = {}
+def parse_keys(text: str, *, separator: str, source: str) -> dict[str, ClientKey]:
+    """``client:scopes=key`` entries split by ``separator``; blanks and ``#`` comments skipped.
+
+    ``scopes`` is ``read``, ``write`` and ``admin`` joined by ``+`` (``app:read+write=...``);
+    an entry without them (``client=key``) holds every scope, as before scopes existed.
+    """
+    keys: dict[str, ClientKey] = {}
     for number, raw in enumerate(text.split(separator), start=1):
         entry = raw.strip()
         if not entry or entry.startswith("#"):
             continue
-        client, equals, key = entry.partition("=")
+        name, equals, key = entry.partition("=")
+        client, colon, scopes = name.partition(":")
         client, key = client.strip(), key.strip()
         if not equals or not client or not key:
-            raise InvalidInputError(f"{source}: entry {number} is not `client=key`")
+            raise InvalidInputError(
+                f"{source}: entry {number} is not `client=key` or `client:scopes=key`"
+            )
         if client in keys:
             raise InvalidInputError(f"{source}: client {client!r} is given twice")
         if len(key) < 16:
             raise InvalidInputError(
                 f"{source}: the key of client {client!r} is shorter than 16 characters"
             )
-        keys[client] = key
+        if not colon:
+            keys[client] = ClientKey(key=key)
+            continue
+        try:
+            keys[client] = ClientKey(key=key, scopes=parse_scopes(scopes), scoped=True)
+        except ValueError as error:
+            raise InvalidInputError(f"{source}: client {client!r}: {error}") from None
     return keys
 
 
 def build(values: Mapping[str, Any]) -> ServeConfig:
     """Check the resolved settings together and read the files they name."""
-    keys: dict[str, str] = {}
+    keys: dict[str, ClientKey] = {}
     if values["key_file"]:
         path = Path(values["key_file"])
         try:
@@ -201,8 +217,8 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
             keys.setdefault(client, key)
     if not keys:
         raise InvalidInputError(
-            "no client keys: give --key-file FILE (one `client=key` a line) "
-            "or CLOVE_KEYS=client=key,client2=key2"
+            "no client keys: give --key-file FILE (one `client:scopes=key` a line) "
+            "or CLOVE_KEYS=client:read+write=key,client2:read=key2"
         )
     if bool(values["tls_cert"]) != bool(values["tls_key"]):
         raise InvalidInputError("TLS needs both --tls-cert and --tls-key")

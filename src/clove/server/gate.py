@@ -1,7 +1,8 @@
-"""Bearer-key authentication and per-client isolation (token bucket + concurrency slots).
+"""Bearer-key authentication, scopes, and per-client isolation (token bucket + concurrency).
 
-The limit state lives in a ``ClientLedger``: with several workers the supervisor creates one
-in shared memory, so each client's limits hold across all workers of the server.
+Each key names a client and the scopes it holds (``clove.server.scopes`` says which scope
+each method needs). The limit state lives in a ``ClientLedger``: with several workers the
+supervisor creates one in shared memory, so each client's limits hold across all workers.
 """
 
 from __future__ import annotations
@@ -9,10 +10,25 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from clove.errors import UnauthenticatedError
+from clove.errors import PermissionDeniedError, UnauthenticatedError
 from clove.server.ledger import ClientLedger
 from clove.server.limits import Limits
+from clove.server.scopes import SCOPES, Scope
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientKey:
+    """A client's bearer key and the scopes it holds.
+
+    ``scoped`` is False for a key configured without scopes (``client=key``), which holds
+    every scope, as keys did before scopes existed.
+    """
+
+    key: str
+    scopes: frozenset[Scope] = frozenset(SCOPES)
+    scoped: bool = False
 
 
 class KeyGate:
@@ -23,12 +39,13 @@ class KeyGate:
     """
 
     def __init__(
-        self, keys: Mapping[str, str], limits: Limits, *, ledger: ClientLedger | None = None
+        self, keys: Mapping[str, ClientKey], limits: Limits, *, ledger: ClientLedger | None = None
     ) -> None:
         """``ledger`` (shared by the workers) must know every client; None: a private one."""
         if not keys:
             raise ValueError("KeyGate needs at least one client key")
-        self._keys = [(client, key.encode()) for client, key in keys.items()]
+        self._keys = [(client, entry.key.encode()) for client, entry in keys.items()]
+        self._scopes = {client: entry.scopes for client, entry in keys.items()}
         self._limits = limits
         if ledger is None:
             ledger = ClientLedger.create(list(keys), burst=limits.burst, shared=False)
@@ -55,6 +72,26 @@ class KeyGate:
         if found is None:
             raise UnauthenticatedError("invalid bearer token")
         return found
+
+    def authorize(self, client: str, scope: Scope | None, *, operation: str) -> None:
+        held = self._scopes.get(client, frozenset())
+        if scope is not None and scope in held:
+            return
+        if scope is None:
+            # The surfaces pass None for a method that no scope covers: refuse, fail closed.
+            raise PermissionDeniedError(
+                f"{operation} is not covered by any scope, so no key may call it",
+                client=client,
+                operation=operation,
+                scope="",
+            )
+        has = "+".join(name for name in SCOPES if name in held) or "no scope"
+        raise PermissionDeniedError(
+            f"{operation} needs the {scope!r} scope; the key of client {client!r} has {has}",
+            client=client,
+            operation=operation,
+            scope=scope,
+        )
 
     @contextmanager
     def admit(self, client: str, *, cost: int = 1) -> Iterator[None]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from clove.server.scopes import Scope
+
 
 class Gate(Protocol):
     """Authentication and per-client isolation, the same on every surface."""
@@ -18,6 +20,14 @@ class Gate(Protocol):
 
         Raises ``UnauthenticatedError`` for a missing or unknown key. Keys are compared in
         constant time.
+        """
+        ...
+
+    def authorize(self, client: str, scope: Scope | None, *, operation: str) -> None:
+        """Pass if the client's key holds ``scope``, which ``operation`` needs.
+
+        Raises ``PermissionDeniedError`` naming the operation and the scope it needs; a
+        ``scope`` of None (an operation no scope covers) is refused to every client.
         """
         ...
 

@@ -41,6 +41,14 @@ def serve(config: ServeConfig) -> int:
         workers = 1
     # Create the store's tables once, before workers race to do it.
     clove.open(config.db).close()
+    unscoped = [client for client, key in config.keys.items() if not key.scoped]
+    if unscoped:
+        logs.log(
+            logging.WARNING,
+            "keys given without scopes may read, write and administer everything; "
+            "give `client:read=key` (or read+write, admin) to limit them",
+            clients=",".join(unscoped),
+        )
     if workers == 1:
         run_worker(config)
         return 0

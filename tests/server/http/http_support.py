@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from clove.errors import ResourceExhaustedError, UnauthenticatedError
+from clove.errors import PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError
+from clove.server.scopes import SCOPES, Scope
 
 
 class LimitedError(ResourceExhaustedError):
@@ -52,7 +53,7 @@ class Bucket:
 
 
 class KeyGate:
-    """Bearer keys (``client -> key``) and per-client buckets and concurrency limits."""
+    """Bearer keys (``client -> key``), their scopes (all unless given), buckets and limits."""
 
     def __init__(
         self,
@@ -60,8 +61,10 @@ class KeyGate:
         *,
         rates: Mapping[str, tuple[float, float]] | None = None,
         concurrency: int = 64,
+        scopes: Mapping[str, frozenset[Scope]] | None = None,
     ) -> None:
         self._keys = [(client, key.encode()) for client, key in keys.items()]
+        self._scopes = dict(scopes or {})
         self._buckets = {client: Bucket(*rate) for client, rate in (rates or {}).items()}
         self._concurrency = concurrency
         self._in_flight: Counter[str] = Counter()
@@ -78,6 +81,15 @@ class KeyGate:
         if found is None:
             raise UnauthenticatedError("unknown bearer key")
         return found
+
+    def authorize(self, client: str, scope: Scope | None, *, operation: str) -> None:
+        if scope is None or scope not in self._scopes.get(client, frozenset(SCOPES)):
+            raise PermissionDeniedError(
+                f"{operation} needs the {scope!r} scope",
+                client=client,
+                operation=operation,
+                scope=scope or "",
+            )
 
     @contextmanager
     def admit(self, client: str, *, cost: int = 1) -> Iterator[None]:

@@ -16,6 +16,7 @@ from clove.errors import (
     CloveInternalError,
     DeadlineExceededError,
     InvalidInputError,
+    PermissionDeniedError,
     PreconditionFailedError,
     RelationshipExistsError,
     RelationshipTypeError,
@@ -38,6 +39,8 @@ def status_for(error: BaseException) -> tuple[grpc.StatusCode, str]:
     match error:
         case UnauthenticatedError():
             code = grpc.StatusCode.UNAUTHENTICATED
+        case PermissionDeniedError():
+            code = grpc.StatusCode.PERMISSION_DENIED
         case ResourceExhaustedError():
             code = grpc.StatusCode.RESOURCE_EXHAUSTED
         case DeadlineExceededError():

@@ -1,8 +1,9 @@
-"""The interceptor every authzed call passes: authenticate, admit, time, log, map errors.
+"""The interceptor every authzed call passes: authenticate, authorize, admit, time, log, map errors.
 
 It is the gRPC surface's one place for the ``Gate``, the ``Metrics`` and the error mapper, so
-no servicer deals with keys, limits or status codes. Health checks pass unauthenticated, as
-load balancers expect.
+no servicer deals with keys, scopes, limits or status codes. Each method needs the scope
+``clove.server.scopes.GRPC_SCOPES`` gives it (a method missing there is refused). Health
+checks pass unauthenticated, as load balancers expect.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from clove.server.grpc.calls import current_client
 from clove.server.grpc.errors import status_for
 from clove.server.logs import log
 from clove.server.protocols import Gate, Metrics
+from clove.server.scopes import GRPC_SCOPES, OPEN_GRPC_PREFIXES, Scope
 
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 # Calls that stream for as long as the client likes: admitted against the rate limit when they
 # open, then counted as streams rather than holding a concurrency slot (see ``Gate.stream``).
 _LONG_LIVED = frozenset({"Watch"})
@@ -37,14 +38,15 @@ class Guard(grpc.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(details)
-        if handler is None or details.method.startswith(_OPEN_PREFIXES):
+        if handler is None or details.method.startswith(OPEN_GRPC_PREFIXES):
             return handler
         method = details.method.rsplit("/", 1)[-1]
+        scope = GRPC_SCOPES.get(details.method)
         authorization = None
         for key, value in details.invocation_metadata or ():
             if key == "authorization":
                 authorization = value if isinstance(value, str) else value.decode()
-        call = _Call(self._gate, self._metrics, method, authorization)
+        call = _Call(self._gate, self._metrics, method, scope, authorization)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 call.unary(handler.unary_unary),
@@ -75,10 +77,18 @@ class Guard(grpc.ServerInterceptor):
 class _Call:
     """One call's authentication, admission and accounting."""
 
-    def __init__(self, gate: Gate, metrics: Metrics, method: str, authorization: str | None):
+    def __init__(
+        self,
+        gate: Gate,
+        metrics: Metrics,
+        method: str,
+        scope: Scope | None,
+        authorization: str | None,
+    ):
         self._gate = gate
         self._metrics = metrics
         self._method = method
+        self._scope = scope
         self._authorization = authorization
         self._client = "-"
         self._admitted = False
@@ -133,6 +143,7 @@ class _Call:
 
     def _enter(self) -> str:
         self._client = self._gate.authenticate(self._authorization)
+        self._gate.authorize(self._client, self._scope, operation=self._method)
         return self._client
 
     def _status(

@@ -91,6 +91,7 @@ class HttpApp:
             label = f"{route.method} {route.path}"
             if not route.public:
                 client = self._gate.authenticate(headers.get("authorization"))
+                self._gate.authorize(client, route.scope, operation=label)
             request = None
             if route.request is not None:
                 body = await _read_body(receive, headers, self._settings.max_body_bytes)

@@ -14,6 +14,7 @@ from clove.errors import (
     CaveatEvaluationError,
     DeadlineExceededError,
     InvalidInputError,
+    PermissionDeniedError,
     PreconditionFailedError,
     RelationshipExistsError,
     RequestCancelledError,
@@ -76,6 +77,8 @@ def http_error(error: BaseException) -> HttpError:
         case UnauthenticatedError():
             challenge = ((b"www-authenticate", b'Bearer realm="clove"'),)
             return HttpError(401, "unauthenticated", str(error), headers=challenge)
+        case PermissionDeniedError():
+            return HttpError(403, "permission_denied", str(error))
         case ResourceExhaustedError():
             retry = _retry_after(error)
             return HttpError(429, "resource_exhausted", str(error), headers=retry)

@@ -21,6 +21,7 @@ _ERRORS = {
     "400": "The request is malformed: bad JSON, a wrong shape (the message names the field), "
     "an invalid id or token.",
     "401": "No valid bearer key.",
+    "403": "The key lacks the scope this endpoint needs (the message names it).",
     "404": "An unknown definition, permission or relation.",
     "409": "A write precondition failed, or a created relationship exists.",
     "413": "The request body is over the size limit.",
@@ -95,6 +96,8 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
     }
     if route.public:
         operation["security"] = []
+    else:
+        operation["description"] = f"Needs a key with the `{route.scope}` scope."
     if route.request is not None:
         operation["requestBody"] = {
             "required": True,
@@ -105,7 +108,7 @@ def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
         "200": {"description": "OK", "content": {route.content_type: {"schema": body}}}
     }
     for status, description in _ERRORS.items():
-        if route.public and status in ("401", "429"):
+        if route.public and status in ("401", "403", "429"):
             continue
         if route.request is None and status == "413":
             continue

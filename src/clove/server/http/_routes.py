@@ -1,11 +1,13 @@
-"""Every HTTP endpoint in one table: path, method, handler, body types, and who may call it.
+"""Every HTTP endpoint in one table: path, method, handler, body types and costs.
 
 The ASGI app dispatches from this table and the OpenAPI document is generated from it, so
-an endpoint cannot exist without being documented.
+an endpoint cannot exist without being documented. The scope each endpoint needs comes from
+``clove.server.scopes.HTTP_SCOPES``; an endpoint missing there stops the import.
 
 Public endpoints (no bearer key): ``/healthz`` and ``/readyz`` for orchestrator probes,
 ``/.well-known/authzen-configuration`` for AuthZEN discovery and ``/openapi.json``; none of
-them reveals data. Everything else, ``/metrics`` included (it names clients), needs a key.
+them reveals data. Everything else needs a key with its scope; ``/metrics`` (it names
+clients) needs ``admin``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clove.errors import CloveInternalError
 from clove.server.http import _api, _api_wire, _authzen, _authzen_wire
 from clove.server.http._call import Call, Reply
+from clove.server.scopes import HTTP_SCOPES, Scope
 
 Handler = Callable[[Call, Any], Reply]
 
@@ -33,9 +37,17 @@ class Route:
     response: type | None
     summary: str
     tag: str
-    public: bool = False
     cost: Callable[[Any], int] | None = None  # rate tokens a request takes (default 1)
     content_type: str = "application/json"
+
+    @property
+    def scope(self) -> Scope | None:
+        """The scope a key needs to call this endpoint; None: public."""
+        return HTTP_SCOPES[(self.method, self.path)]
+
+    @property
+    def public(self) -> bool:
+        return self.scope is None
 
 
 ROUTES: tuple[Route, ...] = (
@@ -94,7 +106,6 @@ ROUTES: tuple[Route, ...] = (
         response=_authzen_wire.Configuration,
         summary="Policy decision point metadata (AuthZEN discovery).",
         tag="AuthZEN",
-        public=True,
     ),
     # --- schema -----------------------------------------------------------------------------
     Route(
@@ -200,7 +211,6 @@ ROUTES: tuple[Route, ...] = (
         response=_api_wire.Health,
         summary="Liveness: the process serves HTTP.",
         tag="Operations",
-        public=True,
     ),
     Route(
         method="GET",
@@ -210,7 +220,6 @@ ROUTES: tuple[Route, ...] = (
         response=_api_wire.Health,
         summary="Readiness: the datastore answers.",
         tag="Operations",
-        public=True,
     ),
     Route(
         method="GET",
@@ -230,6 +239,9 @@ ROUTES: tuple[Route, ...] = (
         response=None,
         summary="This API's OpenAPI 3.1 document.",
         tag="Operations",
-        public=True,
     ),
 )
+
+_UNSCOPED = [f"{r.method} {r.path}" for r in ROUTES if (r.method, r.path) not in HTTP_SCOPES]
+if _UNSCOPED:
+    raise CloveInternalError(f"HTTP endpoints without a scope: {', '.join(_UNSCOPED)}")
