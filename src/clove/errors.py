@@ -23,7 +23,8 @@
     ├── DeadlineExceededError       a request ran past its deadline; its work was stopped
     ├── RequestCancelledError       a request was cancelled (its client went away)
     ├── StorageError                the backend failed or refused (locked, corrupt, closed)
-    │   └── RevisionUnavailableError a token names a revision this store cannot serve
+    │   ├── RevisionUnavailableError a token names a revision this store cannot serve
+    │   └── WriteTimeoutError       a write waited too long for the writers before it
     └── CloveInternalError          a bug in Clove; the message says so
 
 Errors carry structured fields (``line``, ``column``, ``source`` ...) so that every API surface
@@ -180,6 +181,17 @@ class StorageError(CloveError):
 
 class RevisionUnavailableError(StorageError):
     """A consistency token names a revision this store cannot serve."""
+
+
+class WriteTimeoutError(StorageError):
+    """A write waited longer than its bound for the writers before it; nothing was written.
+
+    ``timeout`` is that bound in seconds. The store is busy, not broken: retry later.
+    """
+
+    def __init__(self, message: str, *, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
 
 
 class CloveInternalError(CloveError):

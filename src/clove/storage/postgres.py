@@ -12,6 +12,13 @@ revision ``n + 1`` is allocated only after revision ``n`` has committed: revisio
 visible in order, with no gaps, which is what a change feed (Watch) will rely on. A write that
 fails or whose client dies rolls back, counter included.
 
+Readers never wait for writers, and neither do their connections: readers and writers draw
+from separate pools, and the writers of one process take turns (first come, first served)
+*before* taking a connection, so that however many writes queue, at most one connection per
+process waits on the ``head`` lock and the readers' pool stays the readers'. A write that
+waits longer than ``lock_timeout`` for its turn and the lock together raises
+WriteTimeoutError, having written nothing.
+
 Nothing depends on session state: no ``search_path`` (every name is schema-qualified), no
 prepared statements (``prepare_threshold=None``), settings only ``SET LOCAL`` inside a
 transaction. So the store works through PgBouncer in transaction mode.
@@ -28,8 +35,10 @@ import contextlib
 import functools
 import hashlib
 import re
+import threading
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -47,6 +56,7 @@ from clove.errors import (
     PreconditionFailedError,
     RelationshipExistsError,
     StorageError,
+    WriteTimeoutError,
 )
 from clove.relationships import (
     Operation,
@@ -94,6 +104,9 @@ _PAGE_SIZE = 500
 _CHUNK_SIZE = 10_000
 # How many old versions garbage collection deletes per transaction.
 _GC_BATCH = 10_000
+# The writers' pool: one connection for the writer whose turn it is, one for the maintenance
+# that takes no turn (garbage collection's batches, statistics after an import).
+_WRITE_CONNECTIONS = 2
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -318,6 +331,47 @@ def _key_arrays(keys: Sequence[RelationshipKey]) -> list[list[str]]:
     return [list(column) for column in zip(*keys, strict=True)] if keys else [[]] * 6
 
 
+class _Turns:
+    """First come, first served: which of this process's writers may write now.
+
+    A writer waits here, holding no connection, until those before it are done; only then
+    does it take a connection and queue on the database's lock, where at most one writer of
+    this process ever waits. (A plain lock would not do: it lets a late writer overtake, so
+    that one unlucky writer can use up its whole wait bound.)
+    """
+
+    __slots__ = ("_busy", "_lock", "_waiting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._busy = False
+
+    def take(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for this writer's turn; False if it did not come."""
+        with self._lock:
+            if not self._busy:
+                self._busy = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(max(0.0, timeout)):
+            return True
+        with self._lock:
+            if turn.is_set():  # handed over just as the wait ran out: it is ours now
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def give_back(self) -> None:
+        """End the current turn: hand it to the writer waiting longest, if any."""
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._busy = False
+
+
 class PostgresReader:
     """A view of a ``PostgresStore`` at one revision, judging expiration at its creation time."""
 
@@ -460,9 +514,12 @@ class PostgresStore:
     an advisory lock); with False, opening a store that is not fully migrated raises
     StorageError naming ``clove migrate``, for deployments that migrate in a separate step.
     ``gc_window`` is how much history ``collect_garbage`` keeps. ``min_connections`` and
-    ``max_connections`` size the connection pool; ``connect_timeout`` bounds how long opening
-    and each wait for a pooled connection take; ``lock_timeout`` bounds how long a write
-    waits for the writer before it (seconds) before raising StorageError.
+    ``max_connections`` size the readers' connection pool; writers have a pool of their own
+    (at most two connections, opened when first needed) and a bulk import a connection of
+    its own, so that queued writes never hold a connection a reader needs. ``connect_timeout``
+    bounds how long opening and each wait for a pooled connection take. ``lock_timeout``
+    bounds how long (seconds) a write waits for the writers before it, in this process and
+    in others, before raising WriteTimeoutError.
 
     Nothing depends on a session outliving a transaction, so the store works through
     PgBouncer in transaction mode. ``prepared_statements`` lets each connection prepare the
@@ -502,7 +559,8 @@ class PostgresStore:
         self._sql = _Statements(self._schema)
         self._where = _describe(conninfo)
         self._migrate_url = _describe(conninfo, with_user=True)
-        self._write_settings = f"SET LOCAL lock_timeout = {max(1, round(lock_timeout * 1000))}"
+        self._lock_timeout = lock_timeout
+        self._turns = _Turns()
         self._closed = False
         # A revision known to be committed; readers at or below it need no head query.
         self._known_head = 0
@@ -511,25 +569,39 @@ class PostgresStore:
             # psycopg's default prepares a statement on its fifth use, per connection.
             "prepare_threshold": 5 if prepared_statements else None,
         }
+        self._conninfo = conninfo
+        self._connection_options = connection_options
+        self._connect_seconds = max(1, round(connect_timeout))
         since = time.monotonic()
         try:
             with psycopg.connect(
-                conninfo, connect_timeout=max(1, round(connect_timeout)), **connection_options
+                conninfo, connect_timeout=self._connect_seconds, **connection_options
             ) as connection:
                 self._store_id, self._known_head = self._open_schema(connection, migrate=migrate)
         except psycopg.Error as error:
             raise StorageError(f"cannot open the store at {self._where}: {error}") from error
         self._guard.saw_head(self._known_head, since)
-        self._pool: ConnectionPool[_Connection] = ConnectionPool(
+        self._read_pool: ConnectionPool[_Connection] = ConnectionPool(
             conninfo,
             kwargs=connection_options,
             min_size=min_connections,
             max_size=max(max_connections, min_connections),
             timeout=connect_timeout,
-            name=f"clove-{self._schema}",
+            name=f"clove-{self._schema}-read",
             open=False,
         )
-        self._pool.open(wait=False)
+        # Empty until the first write: a store that only reads (a replica's) opens none.
+        self._write_pool: ConnectionPool[_Connection] = ConnectionPool(
+            conninfo,
+            kwargs=connection_options,
+            min_size=0,
+            max_size=_WRITE_CONNECTIONS,
+            timeout=connect_timeout,
+            name=f"clove-{self._schema}-write",
+            open=False,
+        )
+        self._read_pool.open(wait=False)
+        self._write_pool.open(wait=False)
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -576,9 +648,8 @@ class PostgresStore:
         now_micros = _now_micros() if now is None else _micros(now)
         sql = self._sql
         since = time.monotonic()
-        with self._transaction() as connection:
+        with self._write_transaction() as connection:
             cursor = connection.cursor()
-            cursor.execute(self._write_settings)
             row = cursor.execute(sql.next_revision).fetchone()
             if row is None:
                 raise CloveInternalError(f"the head row of schema {self._schema!r} is missing")
@@ -616,9 +687,8 @@ class PostgresStore:
 
     def delete_expired(self, now: datetime) -> int:
         """Physically remove every stored version expired at ``now``; return how many."""
-        with self._transaction() as connection:
+        with self._write_transaction() as connection:
             # Take the writers' lock too: deleting rows a write is retiring could deadlock.
-            connection.execute(self._write_settings)
             connection.execute(self._sql.lock_head)
             return connection.execute(self._sql.delete_expired, (_micros(now),)).rowcount
 
@@ -627,7 +697,8 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
-        self._pool.close()
+        self._read_pool.close()
+        self._write_pool.close()
 
     # --- history: the change log (Watch) and garbage collection ---------------------------
 
@@ -694,8 +765,7 @@ class PostgresStore:
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         sql = self._sql
-        with self._transaction() as connection:
-            connection.execute(self._write_settings)
+        with self._write_transaction() as connection:
             locked = connection.execute(sql.lock_head).fetchone()
             head: int = 0 if locked is None else locked[0]
             young = connection.execute(sql.first_young, (now - self._gc_window,)).fetchone()
@@ -729,7 +799,7 @@ class PostgresStore:
     # --- connections and transactions ---------------------------------------------------
 
     def _fetchall(self, sql: str, params: Sequence[object]) -> list[_Row]:
-        """Run one read statement on a pooled connection; retry once if that connection died.
+        """Run one read statement on a reader's connection; retry once if that one died.
 
         A pooled connection can be dead without anyone knowing (the server restarted, a
         proxy dropped it); a read is safe to repeat on a fresh one.
@@ -737,27 +807,75 @@ class PostgresStore:
         if self._closed:
             raise StorageError("the store is closed")
         try:
-            with self._pool.connection() as connection:
+            with self._read_pool.connection() as connection:
                 try:
                     return connection.execute(sql, params).fetchall()
                 except psycopg.OperationalError:
                     if not connection.broken:
                         raise
-            with self._pool.connection() as connection:
+            with self._read_pool.connection() as connection:
                 return connection.execute(sql, params).fetchall()
         except psycopg.Error as error:
             raise self._storage_error(error) from error
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[_Connection]:
-        """A pooled connection inside ``BEGIN`` ... ``COMMIT``, rolled back if anything raises.
+        """A writers' connection inside ``BEGIN`` ... ``COMMIT``, rolled back if anything raises.
 
-        PostgreSQL errors leave as StorageError; Clove's own errors pass through unchanged.
+        Only for work that takes no writers' lock (garbage collection's batches); the rest
+        goes through ``_write_transaction``. PostgreSQL errors leave as StorageError;
+        Clove's own errors pass through unchanged.
         """
         if self._closed:
             raise StorageError("the store is closed")
         try:
-            with self._pool.connection() as connection, connection.transaction():
+            with self._write_pool.connection() as connection, connection.transaction():
+                yield connection
+        except psycopg.Error as error:
+            raise self._storage_error(error) from error
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[_Connection]:
+        """A transaction about to take the writers' lock, within this write's wait bound.
+
+        This process's writers take turns before taking a connection, so that those queued
+        behind the lock hold none; the turn lasts until commit, and the database's
+        ``lock_timeout`` gets whatever the wait for the turn left of the bound.
+        """
+        deadline = time.monotonic() + self._lock_timeout
+        with self._writers_turn(deadline), self._transaction() as connection:
+            connection.execute(self._lock_wait(deadline))
+            yield connection
+
+    @contextlib.contextmanager
+    def _writers_turn(self, deadline: float) -> Iterator[None]:
+        """This process's turn to write, waited for until ``deadline`` (``time.monotonic``)."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        if not self._turns.take(deadline - time.monotonic()):
+            raise self._write_timeout()
+        try:
+            yield
+        finally:
+            self._turns.give_back()
+
+    def _lock_wait(self, deadline: float) -> str:
+        """The setting that bounds the wait for the writers' lock to what is left until then."""
+        milliseconds = max(1, round((deadline - time.monotonic()) * 1000))
+        return f"SET LOCAL lock_timeout = {milliseconds}"
+
+    @contextlib.contextmanager
+    def _own_connection(self) -> Iterator[_Connection]:
+        """A connection outside both pools, closed afterwards.
+
+        For bulk imports, which hold a connection for as long as their rows take to arrive.
+        """
+        if self._closed:
+            raise StorageError("the store is closed")
+        try:
+            with psycopg.connect(
+                self._conninfo, connect_timeout=self._connect_seconds, **self._connection_options
+            ) as connection:
                 yield connection
         except psycopg.Error as error:
             raise self._storage_error(error) from error
@@ -966,30 +1084,37 @@ class PostgresStore:
         large = len(first) == _LOAD_MIN_ROWS
         stream = _rejoined(first, iterator)
         table = self._sql.table
-        with self._transaction() as connection:
-            cursor = connection.cursor()
-            if large and table_is_empty(cursor, table):
-                revision = self._take_revision(cursor)
-                if table_is_empty(cursor, table):  # still, now that no writer can add rows
-                    number = load_into_empty(cursor, self._schema, table, stream, revision)
+        with self._own_connection() as connection:
+            # The writers' turn, once taken, lasts until the transaction has committed.
+            with contextlib.ExitStack() as turn, connection.transaction():
+                cursor = connection.cursor()
+                if large and table_is_empty(cursor, table):
+                    revision = self._take_revision(cursor, turn)
+                    if table_is_empty(cursor, table):  # still, now that no writer can add rows
+                        number = load_into_empty(cursor, self._schema, table, stream, revision)
+                    else:
+                        number, _ = self._import_staged(
+                            connection, stream, batch_size, revision, turn
+                        )
                 else:
-                    number, _ = self._import_staged(connection, stream, batch_size, revision)
-            else:
-                number, revision = self._import_staged(connection, stream, batch_size, None)
-        self._known_head = max(self._known_head, revision)
-        if number >= _ANALYZE_AFTER_ROWS:
-            # Fresh statistics now, rather than plans made for a far smaller table until
-            # autovacuum gets round to it (a key-order scan planned as a full sort, say).
-            try:
-                with self._pool.connection() as connection:
-                    connection.execute(f"ANALYZE {table}")
-            except psycopg.Error as error:
-                raise self._storage_error(error) from error
+                    number, revision = self._import_staged(
+                        connection, stream, batch_size, None, turn
+                    )
+            self._known_head = max(self._known_head, revision)
+            if number >= _ANALYZE_AFTER_ROWS:
+                # Fresh statistics now, rather than plans made for a far smaller table until
+                # autovacuum gets round to it (a key-order scan planned as a full sort, say).
+                connection.execute(f"ANALYZE {table}")
         return revision
 
-    def _take_revision(self, cursor: psycopg.Cursor[_Row]) -> int:
-        """Take the writers' lock and the next revision, inside the cursor's transaction."""
-        cursor.execute(self._write_settings)
+    def _take_revision(self, cursor: psycopg.Cursor[_Row], turn: contextlib.ExitStack) -> int:
+        """Take the writers' lock and the next revision, inside the cursor's transaction.
+
+        ``turn`` gets this process's writers' turn, to hold until the transaction ends.
+        """
+        deadline = time.monotonic() + self._lock_timeout
+        turn.enter_context(self._writers_turn(deadline))
+        cursor.execute(self._lock_wait(deadline))
         head = cursor.execute(self._sql.next_revision).fetchone()
         if head is None:
             raise CloveInternalError(f"the head row of schema {self._schema!r} is missing")
@@ -1002,6 +1127,7 @@ class PostgresStore:
         rows: Iterable[ImportRow],
         batch_size: int,
         revision: int | None,
+        turn: contextlib.ExitStack,
     ) -> tuple[int, int]:
         """Import ``rows`` through a staging table; return their count and the revision.
 
@@ -1025,7 +1151,7 @@ class PostgresStore:
         # Row counts for the planner: the joins below are only as good as its estimates.
         cursor.execute(f"ANALYZE {_STAGING}")
         if revision is None:
-            revision = self._take_revision(cursor)
+            revision = self._take_revision(cursor, turn)
         clash = cursor.execute(self._import_sql.retire_live, (revision, now_micros)).fetchone()
         if clash is not None:
             staged = self._staged_row(cursor, clash[0])
@@ -1061,10 +1187,15 @@ class PostgresStore:
         if self._closed:
             return StorageError("the store is closed")
         if isinstance(error, psycopg.errors.LockNotAvailable):
-            return StorageError(
-                f"timed out waiting for another writer at {self._where} ({error})".strip()
-            )
+            return self._write_timeout()
         return StorageError(f"PostgreSQL at {self._where}: {error}")
+
+    def _write_timeout(self) -> WriteTimeoutError:
+        message = (
+            f"timed out after {self._lock_timeout:g}s waiting for another writer at"
+            f" {self._where}; nothing was written (retry later, or allow a longer lock_timeout)"
+        )
+        return WriteTimeoutError(message, timeout=self._lock_timeout)
 
 
 # Bulk import: the staging table lives in the importing session and dies with its transaction.
