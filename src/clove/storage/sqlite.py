@@ -10,6 +10,14 @@ as the previous maximum plus one inside the transaction.
 
 Connections are per thread (a ``sqlite3.Connection`` must not be used by two threads at
 once) and live as long as the store, so opening a reader costs no I/O.
+
+A file this process may not write (a read-only file, directory or file system) opens for
+reads only, and every write then fails with a StorageError saying so. Reading a WAL file
+needs its ``-shm`` shared-memory file, which SQLite creates next to it; where it can neither
+find nor create one (a read-only directory, or file system), the file is opened
+``immutable``, with no locks and no look at a WAL, but only where nobody can change it: on
+a read-only file system, or in a directory that grants no one write permission and holds no
+``-wal`` (a writer would have to create one). Anywhere else opening it is refused, saying why.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -405,6 +414,10 @@ class SqliteStore:
             raise StorageError(message)
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
+        # Why this process may not write the file (None: it may), and the URI that opens it
+        # for reads only (None: open it by path, for reads and writes).
+        self._read_only = _why_read_only(self._path)
+        self._read_only_uri: str | None = None
         self._closed = False
         self._local = threading.local()
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
@@ -434,6 +447,11 @@ class SqliteStore:
     @property
     def path(self) -> str:
         return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the file opened for reads only (see the module's docstring)."""
+        return self._read_only is not None
 
     def head_revision(self) -> int:
         since = time.monotonic()
@@ -534,6 +552,7 @@ class SqliteStore:
         transaction of their own that locks nothing in the store; only the final step (check
         the staged keys against the live ones, move them across) holds the write lock.
         """
+        self._require_writable()
         connection = self._connection()
         try:
             connection.execute(_CREATE_STAGING)
@@ -744,12 +763,14 @@ class SqliteStore:
     def _connect(self) -> sqlite3.Connection:
         # check_same_thread is off only so that close() may close other threads'
         # connections; otherwise each connection is used by the thread that opened it.
+        uri = self._read_only_uri
         connection = sqlite3.connect(
-            self._path,
+            self._path if uri is None else uri,
             timeout=self._busy_timeout,
             isolation_level=None,
             check_same_thread=False,
             cached_statements=256,
+            uri=uri is not None,
         )
         try:
             connection.execute(f"PRAGMA synchronous = {self._synchronous}")
@@ -759,10 +780,20 @@ class SqliteStore:
         return connection
 
     def _transaction(self) -> _Transaction:
+        self._require_writable()
         return _Transaction(self._connection())
+
+    def _require_writable(self) -> None:
+        if self._read_only is not None:
+            raise StorageError(
+                f"cannot write {self._path!r}: it is read-only ({self._read_only}), so it was"
+                " opened for reads only"
+            )
 
     def _open_file(self) -> str:
         """Switch the file to WAL, apply pending migrations and return the store id."""
+        if self._read_only is not None:
+            return self._open_read_only(self._read_only)
         connection = self._connection()
         deadline = time.monotonic() + self._busy_timeout
         while True:
@@ -809,6 +840,129 @@ class SqliteStore:
             ).fetchone()[0]
             self._known_head = connection.execute(_HEAD_SQL).fetchone()[0]
         return store_id
+
+    def _open_read_only(self, why: str) -> str:
+        """Open a file this process may not write, for reads; return the store id.
+
+        ``mode=ro`` first: it reads a WAL (and sees other processes' commits) wherever the
+        ``-shm`` file exists or can be created. Failing that, ``immutable``, where allowed.
+        """
+        base = Path(self._path).resolve().as_uri()
+        self._read_only_uri = f"{base}?mode=ro"
+        try:
+            return self._read_store_id()
+        except (sqlite3.Error, StorageError) as error:
+            self._forget_connection()
+            # Opening the connection wraps SQLite's error; reading through it does not.
+            cause = error.__cause__ if isinstance(error, StorageError) else error
+            if not isinstance(cause, sqlite3.Error) or not _cannot_share_memory(cause):
+                if isinstance(error, StorageError):
+                    raise
+                raise _storage_error(error, f"cannot read {self._path!r}") from error
+            refused = _immutable_refused(self._path)
+            if refused is not None:
+                message = (
+                    f"cannot read {self._path!r}: it is read-only ({why}) and SQLite can"
+                    f" neither find nor create the {self._path}-shm file it needs to read a"
+                    f" WAL file; nor may it read the file as unchanging, since {refused}."
+                    " Make the directory writable; or, once nothing writes the file any more,"
+                    " mount it read-only or remove every write permission from its directory"
+                    " (chmod a-w)"
+                )
+                raise StorageError(message) from error
+        self._read_only = f"{why}; opened immutable, as nobody can change it"
+        self._read_only_uri = f"{base}?mode=ro&immutable=1"
+        try:
+            return self._read_store_id()
+        except sqlite3.Error as error:
+            raise _storage_error(error, f"cannot read {self._path!r}") from error
+
+    def _read_store_id(self) -> str:
+        """The store id and head of a fully migrated file, read in one snapshot."""
+        connection = self._connection()
+        connection.execute("BEGIN")  # deferred: it reads, and locks nothing
+        try:
+            version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version != len(_MIGRATIONS):
+                found = "is not a Clove store" if version == 0 else f"has storage format {version}"
+                message = (
+                    f"{self._path!r} {found} and is read-only ({self._read_only}); this"
+                    f" version of Clove needs format {len(_MIGRATIONS)}: run"
+                    f" `clove migrate --db sqlite://{self._path}` where it can be written"
+                )
+                raise StorageError(message)
+            row = connection.execute("SELECT value FROM metadata WHERE key = 'store_id'").fetchone()
+            if row is None:
+                raise StorageError(f"{self._path!r} is damaged: it has no store id")
+            self._known_head = connection.execute(_HEAD_SQL).fetchone()[0]
+        finally:
+            if connection.in_transaction:
+                connection.execute("COMMIT")
+        store_id: str = row[0]
+        return store_id
+
+    def _forget_connection(self) -> None:
+        """Close this thread's connection, so that the next use opens a new one."""
+        with self._connections_lock:
+            connection = self._connections.pop(threading.current_thread(), None)
+        if connection is not None:
+            connection.close()
+        with contextlib.suppress(AttributeError):
+            del self._local.connection, self._local.cursor
+
+
+def _why_read_only(path: str) -> str | None:
+    """Why this process may not write the SQLite file at ``path``; None if it may (or if
+    there is no file yet)."""
+    if not os.path.exists(path):
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    if _on_read_only_file_system(directory):
+        return "on a read-only file system"
+    if not os.access(path, os.W_OK):
+        return "no write permission on the file"
+    if not os.access(directory, os.W_OK):
+        # SQLite must create the -wal and -shm files next to the database to write it.
+        return "no write permission on its directory"
+    return None
+
+
+def _on_read_only_file_system(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _immutable_refused(path: str) -> str | None:
+    """Why the file at ``path`` must not be read ``immutable``; None when nobody can change it.
+
+    ``immutable`` reads only the database file, without locks: right only if no commit
+    lies in a WAL and none can be made. A WAL writer needs a ``-wal`` file next to the
+    database, so where none exists and none can be created, no writer can start. (The
+    superuser ignores permissions, and a directory's owner may grant them back; a read-only
+    file system stops both.)
+    """
+    wal = f"{path}-wal"
+    with contextlib.suppress(OSError):
+        if os.path.getsize(wal) > 0:
+            return f"{wal} holds commits that only a reader with a -shm file can see"
+    directory = os.path.dirname(os.path.abspath(path))
+    if _on_read_only_file_system(directory):
+        return None
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError as error:
+        return f"its directory cannot be examined ({error.strerror})"
+    if mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return "its directory grants someone write permission, so others may still write it"
+    return None
+
+
+def _cannot_share_memory(error: sqlite3.Error) -> bool:
+    """Whether ``error`` is SQLite failing to find or create a WAL file's ``-shm`` file."""
+    name = getattr(error, "sqlite_errorname", "")
+    return name in ("SQLITE_CANTOPEN", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT")
 
 
 # Bulk import: a staging table in the connection's temporary database.
