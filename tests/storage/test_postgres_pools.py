@@ -316,3 +316,13 @@ def test_turns_go_first_come_first_served_and_time_out() -> None:
     assert order == [0, 1, 2]
     assert turns.take(0)  # free again
     turns.give_back()
+
+
+def test_a_store_that_only_reads_opens_no_writers_connection(dsn: str, schema: str) -> None:
+    """As a replica's store, on a standby that refuses writes: readers' connections only."""
+    with PostgresStore(dsn, schema=schema) as store:
+        for _ in range(5):
+            store.reader(store.head_revision()).subjects("doc", "d", "viewer")
+        assert store._write_pool.get_stats().get("pool_size", 0) == 0
+        store.write(touch("doc:d#viewer@user:u"))
+        assert store._write_pool.get_stats().get("pool_size", 0) == 1

@@ -10,6 +10,11 @@ fully consistent reads, and reads no replica can serve yet) to the primary.
 A replica that cannot be reached, or fails mid-read, is closed and skipped for a while
 (doubling from ``retry_after`` up to ``max_retry_after`` seconds), and the read carries on
 against the primary at the same revision: a request never fails because a replica did.
+
+Connections: a replica's store only reads, so it holds only a readers' pool (a PostgreSQL
+store opens its writers' pool on its first write); reads that fall back to the primary use
+the primary's readers' pool, which its writers never take from, so queued writes on the
+primary cannot starve them either.
 """
 
 from __future__ import annotations
