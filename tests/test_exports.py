@@ -44,6 +44,7 @@ EXPECTED = {
     "ValidationError",
     "Watch",
     "WatchEvent",
+    "WriteTimeoutError",
     "open",
     "parse_relationship",
 }

@@ -33,6 +33,7 @@ from clove.errors import (
     TokenError,
     UnknownTypeError,
     ValidationError,
+    WriteTimeoutError,
 )
 from clove.migrations import MigrationStatus
 from clove.relationships import (
@@ -87,6 +88,7 @@ __all__ = [
     "ValidationError",
     "Watch",
     "WatchEvent",
+    "WriteTimeoutError",
     "open",
     "parse_relationship",
 ]
