@@ -5,8 +5,8 @@
 
 By default it calls the ASGI app directly (no sockets), so the figures are what Clove adds
 per request: header scan, authentication, admission, msgspec decode, the check, encode,
-metrics. The engine's own ``Database.check`` on the same question is printed beside it, and
-the app is measured with engine calls inline on the event loop and handed to threads.
+metrics, and the hop of the check to the app's thread pool (handlers never run on the event
+loop). The engine's own ``Database.check`` on the same question is printed beside it.
 
 ``--http`` serves the app with uvicorn (one process) on a loopback port and sends the same
 request from ``--clients`` threads over keep-alive connections: the end-to-end figure.
@@ -205,12 +205,11 @@ def main() -> None:
         python = sys.version.split()[0]
         print(f"backend {options.backend}, {options.requests} requests, Python {python}")
         print(f"  Database.check            {_percentiles(direct)}")
-        for blocking in ("inline", "threads"):
-            settings = HttpSettings(blocking=blocking)
-            app = create_app(database, gate=OpenGate(), metrics=NullMetrics(), settings=settings)
-            asyncio.run(_drive(app, min(2000, options.requests)))  # warm up
-            samples = asyncio.run(_drive(app, options.requests))
-            print(f"  evaluation ({blocking:<7})    {_percentiles(samples)}")
+        app = create_app(database, gate=OpenGate(), metrics=NullMetrics(), settings=HttpSettings())
+        asyncio.run(_drive(app, min(2000, options.requests)))  # warm up
+        samples = asyncio.run(_drive(app, options.requests))
+        print(f"  evaluation (ASGI)         {_percentiles(samples)}")
+        app.close()
         print(f"  (mean direct check {statistics.fmean(direct) * 1e6:.1f} µs)")
         database.close()
 

@@ -13,20 +13,24 @@ import ssl
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clove.database import Database
 from clove.server.config import ServeConfig, split_address
 from clove.server.metrics import PrometheusMetrics
 from clove.server.protocols import Gate
 
+if TYPE_CHECKING:
+    from clove.server.http import HttpApp
+
 
 class HttpSurface:
     """A running uvicorn server on its own thread."""
 
-    def __init__(self, app: Any, listener: socket.socket, config: ServeConfig) -> None:
+    def __init__(self, app: HttpApp, listener: socket.socket, config: ServeConfig) -> None:
         import uvicorn
 
+        self._app = app
         self._listener = listener
         self._files: list[Path] = []
         options: dict[str, Any] = {}
@@ -72,6 +76,7 @@ class HttpSurface:
         self._server.should_exit = True
         self._thread.join(grace + 5)
         self._listener.close()
+        self._app.close()
         for path in self._files:
             path.unlink(missing_ok=True)
 
@@ -99,9 +104,7 @@ def start_http(
         max_batch=limits.max_batch,
         max_page_size=limits.max_page,
         default_page_size=min(100, limits.max_page),
-        # PostgreSQL reads wait on the network: overlap them on threads. Local stores answer
-        # in microseconds, faster on the event loop than a hop to a thread.
-        blocking="threads" if config.db.startswith(("postgresql://", "postgres://")) else "inline",
+        threads=config.threads,
     )
     app = create_app(database, gate=gate, metrics=metrics, settings=settings)
     return HttpSurface(app, listener, config)

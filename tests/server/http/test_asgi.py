@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Literal
+import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -21,13 +23,18 @@ BODY = json.dumps(
 ).encode()
 
 
-def app(blocking: Literal["inline", "threads"] = "inline") -> Any:
-    database = clove.open()
-    database.write_schema("definition user {}\ndefinition document { relation view: user }")
-    database.write_relationships(["document:d#view@user:a"])
-    gate = KeyGate({"a": "key"})
-    settings = HttpSettings(blocking=blocking)
-    return create_app(database, gate=gate, metrics=CountingMetrics(), settings=settings)
+def database() -> clove.Database:
+    opened = clove.open()
+    opened.write_schema("definition user {}\ndefinition document { relation view: user }")
+    opened.write_relationships(["document:d#view@user:a"])
+    return opened
+
+
+def app(**options: Any) -> Any:
+    gate = options.pop("gate", None) or KeyGate({"a": "key"})
+    metrics = options.pop("metrics", None) or CountingMetrics()
+    store = options.pop("database", None) or database()
+    return create_app(store, gate=gate, metrics=metrics, settings=HttpSettings(**options))
 
 
 def call(application: Any, messages: list[dict[str, Any]], **scope: Any) -> list[dict[str, Any]]:
@@ -35,6 +42,8 @@ def call(application: Any, messages: list[dict[str, Any]], **scope: Any) -> list
     pending = list(messages)
 
     async def receive() -> dict[str, Any]:
+        if not pending:  # as ASGI servers do: wait until the client leaves
+            await asyncio.Event().wait()
         return pending.pop(0)
 
     async def send(message: dict[str, Any]) -> None:
@@ -51,11 +60,74 @@ def call(application: Any, messages: list[dict[str, Any]], **scope: Any) -> list
     return sent
 
 
-@pytest.mark.parametrize("blocking", ["inline", "threads"])
-def test_an_evaluation_in_both_execution_modes(blocking: Literal["inline", "threads"]) -> None:
-    sent = call(app(blocking), [{"type": "http.request", "body": BODY}])
+def test_an_evaluation_runs_on_a_pool_thread_not_the_event_loop() -> None:
+    store = database()
+    threads: list[str] = []
+    check = store.check
+
+    def recording_check(*arguments: Any, **options: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return check(*arguments, **options)
+
+    store.check = recording_check  # type: ignore[method-assign]
+    sent = call(app(database=store, threads=2), [{"type": "http.request", "body": BODY}])
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"])["decision"] is True
+    assert len(threads) == 1
+    assert threads[0].startswith("clove-http")
+
+
+def test_a_client_that_leaves_is_not_waited_for_but_keeps_its_slot_until_the_work_ends() -> None:
+    store = database()
+    started, release = threading.Event(), threading.Event()
+    check = store.check
+
+    def slow_check(*arguments: Any, **options: Any) -> Any:
+        started.set()
+        release.wait(30)
+        return check(*arguments, **options)
+
+    store.check = slow_check  # type: ignore[method-assign]
+    gate, metrics = KeyGate({"a": "key"}, concurrency=1), CountingMetrics()
+    application = app(database=store, gate=gate, metrics=metrics)
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": BODY}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        # The client leaves while its check is provably running on a pool thread.
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/access/v1/evaluation",
+        "headers": [(b"authorization", b"Bearer key")],
+    }
+    try:
+        asyncio.run(application(scope, receive, send))
+        assert sent == []  # nothing answered to a client that is gone
+        assert not release.is_set()  # and the app returned while the check still ran
+        assert metrics.requests == {("http", "POST /access/v1/evaluation", "a", "499"): 1}
+        # The abandoned check still holds the client's one concurrency slot.
+        busy = call(application, [{"type": "http.request", "body": BODY}])
+        assert busy[0]["status"] == 429
+    finally:
+        release.set()
+    store.check = check  # type: ignore[method-assign]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the slot comes back when the check's thread ends
+        answer = call(application, [{"type": "http.request", "body": BODY}])
+        if answer[0]["status"] == 200:
+            break
+        time.sleep(0.01)
+    assert answer[0]["status"] == 200
+    application.close()
 
 
 def test_a_body_in_several_chunks() -> None:

@@ -5,13 +5,21 @@ decoded by msgspec straight into typed structs, and nothing else runs per reques
 request is authenticated (unless its endpoint is public), admitted by the gate at a cost
 (rate tokens) known from its body, answered, and recorded in the metrics; every failure is
 a JSON error from the one mapper in ``_errors``, never a traceback.
+
+Handlers run on the app's own bounded thread pool, never on the event loop, so a slow
+request delays only itself. While a handler runs the app listens for the client's
+disconnect; a client that leaves is not waited for (``Call.abandoned`` tells the handler),
+though the request keeps its admission slot until its thread is done with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 import msgspec
@@ -44,6 +52,12 @@ _WANTED = frozenset(
 _JSON = b"application/json"
 _ANONYMOUS = "-"
 _UNMATCHED = "unmatched"
+# Recorded for a request whose client left before its answer (nginx's convention).
+_CLIENT_GONE_STATUS = 499
+
+
+class _ClientGoneError(Exception):
+    """The client disconnected while its request was being answered: send nothing."""
 
 
 class HttpApp:
@@ -66,6 +80,13 @@ class HttpApp:
         }
         self._encoder = msgspec.json.Encoder()
         self._openapi = msgspec.json.encode(openapi_document(ROUTES))
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.threads, thread_name_prefix="clove-http"
+        )
+
+    def close(self) -> None:
+        """Stop the handler threads once the requests they run are done."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -98,11 +119,10 @@ class HttpApp:
                 request = _decode(self._decoders[route], body)
             cost = route.cost(request) if route.cost is not None else 1
             call = Call(self._database, self._settings, headers, self._base_url(scope, headers))
-            if route.public:
-                reply = await self._answer(route, call, request)
-            else:
-                with self._gate.admit(client, cost=cost):
-                    reply = await self._answer(route, call, request)
+            with ExitStack() as admission:
+                if not route.public:
+                    admission.enter_context(self._gate.admit(client, cost=cost))
+                reply = await self._answer(route, call, request, receive, admission)
             token = reply.token
             status = reply.status
             if isinstance(reply.body, Raw):
@@ -110,6 +130,9 @@ class HttpApp:
             else:
                 content, content_type = self._encoder.encode(reply.body), _JSON
             extra: tuple[tuple[bytes, bytes], ...] = ()
+        except _ClientGoneError:
+            self._observe(label, client, _CLIENT_GONE_STATUS, started)
+            return
         except Exception as error:
             if isinstance(error, ResourceExhaustedError):
                 self._metrics.throttled(client=client)
@@ -126,6 +149,9 @@ class HttpApp:
             response.append((b"x-request-id", request_id.encode("latin-1")))
         await send({"type": "http.response.start", "status": status, "headers": response})
         await send({"type": "http.response.body", "body": content})
+        self._observe(label, client, status, started)
+
+    def _observe(self, label: str, client: str, status: int, started: float) -> None:
         self._metrics.observe(
             surface="http",
             method=label,
@@ -149,15 +175,32 @@ class HttpApp:
             )
         return route
 
-    async def _answer(self, route: Route, call: Call, request: Any) -> Reply:
-        if route.handler is None:
-            return self._builtin(route)
-        if self._settings.blocking == "inline":
-            return route.handler(call, request)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, route.handler, call, request)
+    async def _answer(
+        self, route: Route, call: Call, request: Any, receive: Receive, admission: ExitStack
+    ) -> Reply:
+        """The handler's reply, computed on the pool; ``_ClientGoneError`` if the client left.
 
-    def _builtin(self, route: Route) -> Reply:
+        ``admission`` holds what the request was admitted with (its concurrency slot): when
+        the client leaves first, it is released only once the handler's thread is done.
+        """
+        handler = route.handler or functools.partial(self._builtin, route)
+        work = self._pool.submit(handler, call, request)
+        answer = asyncio.wrap_future(work)
+        departure = asyncio.ensure_future(_departure(receive))
+        try:
+            await asyncio.wait((answer, departure), return_when=asyncio.FIRST_COMPLETED)
+            if not answer.done() and not departure.cancelled() and departure.result():
+                call.abandoned.set()
+                held = admission.pop_all()
+                # Called on the handler's thread when it ends, even after the loop has gone.
+                work.add_done_callback(lambda finished: _settle(finished, held))
+                answer.cancel()  # nobody awaits it; its outcome is dropped in _settle
+                raise _ClientGoneError
+            return await answer
+        finally:
+            departure.cancel()
+
+    def _builtin(self, route: Route, call: Call, request: None) -> Reply:
         if route.path == METRICS_PATH:
             content, content_type = self._metrics.render()
             return Reply(Raw(content, content_type))
@@ -193,6 +236,29 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> b
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _departure(receive: Receive) -> bool:
+    """Whether the client disconnected; ASGI's ``receive`` waits for that once the body is in.
+
+    A body nobody read (a GET's empty one) is skipped first. False: the server cannot tell.
+    """
+    drained = False
+    while True:
+        try:
+            message = await receive()
+        except Exception:
+            return False
+        if message["type"] == "http.disconnect":
+            return True
+        if message["type"] != "http.request" or drained:
+            return False
+        drained = not message.get("more_body", False)
+
+
+def _settle(work: Future[Reply], held: ExitStack) -> None:
+    """The end of an abandoned request's handler: free its admission slot."""
+    held.close()
 
 
 def _too_large(limit: int) -> HttpError:

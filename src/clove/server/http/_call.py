@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -14,12 +15,19 @@ from clove.server.http._settings import HttpSettings
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One request as a handler sees it; ``headers`` has lower-case names."""
+    """One request as a handler sees it; ``headers`` has lower-case names.
+
+    ``abandoned`` is set when the client has gone away and nobody waits for the answer any
+    more. Handlers run on a thread that cannot be interrupted, so work that may take long
+    (an evaluation, a paged lookup) should stop when it is set; this is where a request's
+    evaluation budget takes its cancellation from.
+    """
 
     database: Database
     settings: HttpSettings
     headers: Mapping[str, str]
     base_url: str
+    abandoned: threading.Event = field(default_factory=threading.Event)
 
     def header_consistency(self) -> ConsistencyArg:
         """The consistency asked for in the ``Clove-Consistency[-Token]`` headers."""
