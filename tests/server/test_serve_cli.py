@@ -34,6 +34,7 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         ([], {"CLOVE_WORKERS": "zero"}, "bad value for --workers"),
         (["--grpc-addr", "nowhere"], {}, "is not HOST:PORT"),
         (["--db", "ftp://x"], {}, "unsupported database URL"),
+        (["--http-addr", "127.0.0.1:50051"], {}, "--grpc-addr and --http-addr are both"),
     ],
 )
 def test_configuration_errors_are_one_line(

@@ -3,8 +3,11 @@ through every other; and SIGTERM lets requests in flight finish."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from authzed.api.v1 import (
     CheckPermissionResponse,
     Consistency,
     ObjectReference,
+    ReadSchemaRequest,
     Relationship,
     RelationshipUpdate,
     SubjectReference,
@@ -24,7 +28,13 @@ from authzed.api.v1 import (
 )
 from authzed.api.v1.permission_service_pb2 import ImportBulkRelationshipsRequest
 
-from server.serve_process import Server, running_server
+from server.serve_process import (
+    Server,
+    free_port,
+    running_server,
+    serve_command,
+    serve_environment,
+)
 from storage.postgres_server import drop_schemas, new_schema, require_postgres, url_with_schema
 
 SCHEMA = """
@@ -121,3 +131,115 @@ def test_sigterm_finishes_requests_in_flight(tmp_path: Path) -> None:
         assert result == [30]
         assert server.process.wait(30) == 0
         assert '"event": "draining"' in server.log()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def _refused(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    with running_server(f"sqlite://{tmp_path}/orphans.db", workers=2) as server:
+        workers = {int(pid) for pid in _serving_pids(server)}
+        assert len(workers) == 2
+        assert server.process.pid not in workers
+        try:
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(10)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+                time.sleep(0.1)
+            assert not any(_running(pid) for pid in workers), server.log()
+            assert "supervisor gone; stopping" in server.log()
+            # Nothing is left listening: the next server gets the ports to itself.
+            assert _refused(server.address)
+            assert _refused(server.http_address)
+        finally:
+            for pid in workers:
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_killed_outright_is_restarted_on_the_same_ports(tmp_path: Path) -> None:
+    with running_server(f"sqlite://{tmp_path}/restart.db", workers=2) as server:
+        first = _serving_pids(server)
+        victim = int(sorted(first)[0])
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(_serving_pids(server)) < 3:
+            time.sleep(0.1)
+        assert len(_serving_pids(server)) == 3, server.log()
+        assert "worker died; restarting it" in server.log()
+        server.client().WriteSchema(WriteSchemaRequest(schema=SCHEMA))
+        for _ in range(10):  # new connections reach both workers, the new one included
+            server.client("bob").ReadSchema(ReadSchemaRequest())
+
+
+def _second_server(db: str, grpc_address: str, http_address: str) -> tuple[int, str]:
+    """Start another ``clove serve``; its exit status and output, or -1 if it kept running."""
+    process = subprocess.Popen(
+        serve_command(
+            "--db", db, "--grpc-addr", grpc_address, "--http-addr", http_address, "--workers", "2"
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=serve_environment(),
+        text=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        return -1, output
+    return process.returncode, output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_second_server_refuses_the_ports_of_a_running_one(tmp_path: Path, workers: int) -> None:
+    with running_server(f"sqlite://{tmp_path}/first.db", workers=workers) as server:
+        other = f"sqlite://{tmp_path}/second.db"
+        for grpc_address, http_address, flag in [
+            (server.address, f"127.0.0.1:{free_port()}", "--grpc-addr"),
+            (f"127.0.0.1:{free_port()}", server.http_address, "--http-addr"),
+        ]:
+            status, output = _second_server(other, grpc_address, http_address)
+            assert status == 1, output
+            assert output.startswith("error: cannot serve on "), output
+            assert "another process already uses port" in output
+            assert flag in output
+            assert "Traceback" not in output
+        assert server.alive()
+        server.client().WriteSchema(WriteSchemaRequest(schema=SCHEMA))
+
+
+def test_a_server_refuses_a_port_any_other_program_listens_on(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = f"127.0.0.1:{squatter.getsockname()[1]}"
+        status, output = _second_server(
+            f"sqlite://{tmp_path}/x.db", f"127.0.0.1:{free_port()}", taken
+        )
+    assert status == 1, output
+    assert "another process already uses port" in output
+    assert "Traceback" not in output

@@ -236,6 +236,8 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
                 f"refusing to serve plain gRPC/HTTP on {address}, which is not loopback: "
                 "configure --tls-cert/--tls-key, or pass --insecure"
             )
+    if http_addr is not None and split_address(http_addr) == split_address(values["grpc_addr"]):
+        raise InvalidInputError(f"--grpc-addr and --http-addr are both {http_addr}")
     workers = values["workers"]
     return ServeConfig(
         db=values["db"],

@@ -3,6 +3,10 @@
 Python evaluates on one core per process, so the server runs one worker per core. Workers are
 started with ``spawn`` (no state inherited by fork) and share only the store and the ports.
 SIGTERM or SIGINT is passed on to every worker, which finishes its requests in flight.
+
+Before anything starts, the supervisor claims the ports (``ports``): a server never starts on
+ports another one holds, and its own workers, restarted or not, are the only ones that can
+join them. Workers watch the supervisor and stop when it dies, however it dies (``worker``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from clove.server import logs
 from clove.server.config import ServeConfig
 from clove.server.ledger import ClientLedger
 from clove.server.metrics import MULTIPROCESS_DIR_VARIABLE
+from clove.server.ports import claimed_ports
 from clove.server.worker import run_worker
 
 _MEMORY_URLS = ("memory", "memory://", ":memory:")
@@ -39,27 +44,31 @@ def serve(config: ServeConfig) -> int:
             f"{workers}; use sqlite:// or postgresql:// to serve on all cores",
         )
         workers = 1
-    # Create the store's tables once, before workers race to do it.
-    clove.open(config.db).close()
-    unscoped = [client for client, key in config.keys.items() if not key.scoped]
-    if unscoped:
-        logs.log(
-            logging.WARNING,
-            "keys given without scopes may read, write and administer everything; "
-            "give `client:read=key` (or read+write, admin) to limit them",
-            clients=",".join(unscoped),
-        )
-    if workers == 1:
-        run_worker(config)
-        return 0
-    # One ledger for all workers, so each client's rate and concurrency limits hold across them.
-    ledger = ClientLedger.create(list(config.keys), burst=config.limits.burst, workers=workers)
-    try:
-        with tempfile.TemporaryDirectory(prefix="clove-metrics-") as metrics_dir:
-            os.environ.setdefault(MULTIPROCESS_DIR_VARIABLE, metrics_dir)
-            return _supervise(config, workers, ledger)
-    finally:
-        ledger.close()
+    addresses = {"--grpc-addr": config.grpc_addr}
+    if config.http_addr is not None:
+        addresses["--http-addr"] = config.http_addr
+    with claimed_ports(addresses):
+        # Create the store's tables once, before workers race to do it.
+        clove.open(config.db).close()
+        unscoped = [client for client, key in config.keys.items() if not key.scoped]
+        if unscoped:
+            logs.log(
+                logging.WARNING,
+                "keys given without scopes may read, write and administer everything; "
+                "give `client:read=key` (or read+write, admin) to limit them",
+                clients=",".join(unscoped),
+            )
+        if workers == 1:
+            run_worker(config)
+            return 0
+        # One ledger for all workers, so that each client's limits hold across them.
+        ledger = ClientLedger.create(list(config.keys), burst=config.limits.burst, workers=workers)
+        try:
+            with tempfile.TemporaryDirectory(prefix="clove-metrics-") as metrics_dir:
+                os.environ.setdefault(MULTIPROCESS_DIR_VARIABLE, metrics_dir)
+                return _supervise(config, workers, ledger)
+        finally:
+            ledger.close()
 
 
 def _supervise(config: ServeConfig, count: int, ledger: ClientLedger) -> int:
@@ -76,7 +85,7 @@ def _supervise(config: ServeConfig, count: int, ledger: ClientLedger) -> int:
         process = context.Process(
             target=run_worker,
             args=(config,),
-            kwargs={"worker": number, "ledger": ledger.handle},
+            kwargs={"worker": number, "ledger": ledger.handle, "supervisor": os.getpid()},
             name=f"clove-{number}",
         )
         process.start()

@@ -3,14 +3,23 @@
 Workers bind the same ports with SO_REUSEPORT, so the kernel spreads connections over them;
 each opens the store itself, and tokens name store revisions, so a write through one worker is
 visible, per token, through every other.
+
+A worker never outlives its supervisor: an orphan would keep serving from keys and settings
+nobody can change any more. On Linux the kernel sends it SIGTERM when the supervisor dies
+(``PR_SET_PDEATHSIG``); everywhere, a thread waits for the end of the pipe that
+``multiprocessing`` keeps open from the supervisor and stops the worker when it closes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
 import os
 import signal
+import sys
 import threading
+import time
 from datetime import timedelta
 from types import FrameType
 
@@ -23,12 +32,22 @@ from clove.server.http_surface import HttpSurface, start_http
 from clove.server.ledger import ClientLedger, LedgerHandle
 from clove.server.metrics import MULTIPROCESS_DIR_VARIABLE, PrometheusMetrics
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_ORPHAN_POLL_SECONDS = 0.5
 
-def run_worker(config: ServeConfig, *, worker: int = 0, ledger: LedgerHandle | None = None) -> None:
+
+def run_worker(
+    config: ServeConfig,
+    *,
+    worker: int = 0,
+    ledger: LedgerHandle | None = None,
+    supervisor: int | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT; then finish the requests in flight (up to the grace).
 
     ``ledger`` names the supervisor's shared per-client limit state; None: this process is
-    the whole server and keeps its own.
+    the whole server and keeps its own. ``supervisor`` is the pid of the process that started
+    this one, which it stops with.
     """
     logs.configure(config.log_level)
     stop = threading.Event()
@@ -38,6 +57,8 @@ def run_worker(config: ServeConfig, *, worker: int = 0, ledger: LedgerHandle | N
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if supervisor is not None:
+        _stop_with_supervisor(supervisor, stop, worker=worker)
 
     database = clove.open(
         config.db,
@@ -93,6 +114,29 @@ def run_worker(config: ServeConfig, *, worker: int = 0, ledger: LedgerHandle | N
 
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
     logs.log(logging.INFO, "stopped", worker=worker)
+
+
+def _stop_with_supervisor(supervisor: int, stop: threading.Event, *, worker: int) -> None:
+    """Set ``stop`` as soon as the supervisor process is gone, however it ended."""
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watcher below is enough
+    parent = multiprocessing.parent_process()
+
+    def watch() -> None:
+        if parent is not None:
+            parent.join()  # returns when the supervisor's end of the pipe closes
+        else:
+            while os.getppid() == supervisor:
+                time.sleep(_ORPHAN_POLL_SECONDS)
+        if not stop.is_set():
+            logs.log(logging.ERROR, "supervisor gone; stopping", worker=worker, pid=supervisor)
+            stop.set()
+
+    threading.Thread(target=watch, name="clove-supervisor-watch", daemon=True).start()
 
 
 def _redacted(url: str) -> str:
