@@ -102,6 +102,13 @@ SETTINGS: tuple[Setting, ...] = (
                  "from one worker (default: never; run `clove gc` instead)"),
     Setting(name="threads", parse=_positive_int, default=32, metavar="N",
             help="request threads per worker"),
+    Setting(name="read_timeout", parse=_positive_float, default=5.0, metavar="SECONDS",
+            help="how long a client may take to send a whole HTTP request (headers and body) "
+                 "from when its connection opens or its last answer was sent, or to open a "
+                 "gRPC connection; slower connections are closed"),
+    Setting(name="max_connections_per_peer", parse=_positive_int, default=128, metavar="N",
+            help="HTTP connections one client address may hold open at once, per worker; "
+                 "more are closed as soon as they open"),
     Setting(name="grace", parse=_positive_float, default=10.0, metavar="SECONDS",
             help="how long shutdown waits for requests in flight"),
     Setting(name="log_level", parse=str, default="info", metavar="LEVEL",
@@ -124,6 +131,8 @@ class ServeConfig:
     gc_window: float
     gc_interval: float | None
     threads: int
+    read_timeout: float
+    max_connections_per_peer: int
     grace: float
     log_level: str
 
@@ -260,6 +269,8 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
         gc_window=values["gc_window"],
         gc_interval=values["gc_interval"],
         threads=values["threads"],
+        read_timeout=values["read_timeout"],
+        max_connections_per_peer=values["max_connections_per_peer"],
         grace=values["grace"],
         log_level=values["log_level"],
     )

@@ -3,6 +3,7 @@
 Uvicorn with uvloop and httptools serves it on a socket bound with SO_REUSEPORT, so every
 worker listens on the same HTTP port as it does for gRPC. Uvicorn runs on its own thread with
 its own event loop; the worker's main thread keeps the signals and tells it when to stop.
+Connections get a deadline to deliver each request and a cap per peer (``http_connections``).
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ class HttpSurface:
                 "ssl_keyfile": str(self._private_file(config.tls_key)),
                 "ssl_version": ssl.PROTOCOL_TLS_SERVER,
             }
+        from clove.server.http_connections import PeerConnections, guarded_protocol
+
+        protocol = guarded_protocol(
+            read_timeout=config.read_timeout,
+            peers=PeerConnections(config.max_connections_per_peer),
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(
                 app,
                 loop="uvloop",
-                http="httptools",
+                http=protocol,
                 lifespan="off",
                 access_log=False,
                 log_level="warning",

@@ -87,6 +87,7 @@ def run_worker(
         limits=config.limits,
         threads=config.threads,
         tls=tls,
+        handshake_timeout=config.read_timeout,
     )
     surface.server.start()
     http: HttpSurface | None = None

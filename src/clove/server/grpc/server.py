@@ -62,8 +62,13 @@ def build_grpc_server(
     limits: Limits,
     threads: int,
     tls: Tls | None = None,
+    handshake_timeout: float = 120.0,
 ) -> GrpcSurface:
-    """A bound, not yet started server; SO_REUSEPORT lets every worker bind ``address``."""
+    """A bound, not yet started server; SO_REUSEPORT lets every worker bind ``address``.
+
+    ``handshake_timeout`` (seconds) is how long a new connection may take to get through
+    TLS and HTTP/2's opening; gRPC closes those that sit there longer.
+    """
     services = Services(
         database=database, limits=limits, metrics=metrics, inflight=InflightRequests()
     )
@@ -74,6 +79,7 @@ def build_grpc_server(
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", limits.max_message_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.server_handshake_timeout_ms", max(1, round(handshake_timeout * 1000))),
         ],
         # Past this many calls in flight the server answers RESOURCE_EXHAUSTED at once
         # instead of queueing without bound.
