@@ -169,7 +169,6 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
             while time.monotonic() < deadline and any(_running(pid) for pid in workers):
                 time.sleep(0.1)
             assert not any(_running(pid) for pid in workers), server.log()
-            assert "supervisor gone; stopping" in server.log()
             # Nothing is left listening: the next server gets the ports to itself.
             assert _refused(server.address)
             assert _refused(server.http_address)

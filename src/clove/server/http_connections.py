@@ -45,9 +45,6 @@ class PeerConnections:
         if self._open[peer] <= 0:
             del self._open[peer]
 
-    def open(self, peer: str) -> int:
-        return self._open.get(peer, 0)
-
 
 def guarded_protocol(*, read_timeout: float, peers: PeerConnections) -> type[HttpToolsProtocol]:
     """Uvicorn's httptools protocol with a read deadline and a cap on connections per peer."""
