@@ -132,3 +132,69 @@ def test_a_flooding_client_does_not_slow_down_another(server: Server) -> None:
     assert flooded_p99 <= 2 * quiet_p99 + 0.001, (
         f"victim p99 {flooded_p99 * 1e3:.2f} ms under flood vs {quiet_p99 * 1e3:.2f} ms quiet"
     )
+
+
+# --- expensive requests ------------------------------------------------------------------
+
+EXPENSIVE_PHASE_SAMPLES = 150
+
+
+@pytest.fixture(scope="module")
+def wide_server() -> Iterator[Server]:
+    """A server with a document reached through a tree of 12,000 groups (plus ``d1``)."""
+    with running_server("memory", extra=("--max-batch", "1000")) as running:
+        client = running.client()
+        client.WriteSchema(WriteSchemaRequest(schema=SCHEMA))
+        updates = [_touch("document", "d1", "viewer", "group", "g0", "member")]
+        updates += [
+            _touch("group", f"g{i}", "member", "group", f"g{i + 1}", "member") for i in range(8)
+        ]
+        updates.append(_touch("group", "g8", "member", "user", "ann", ""))
+        updates += [
+            _touch("document", "wide", "viewer", "group", f"a{i}", "member") for i in range(40)
+        ]
+        for i in range(40):
+            for j in range(150):
+                updates.append(_touch("group", f"a{i}", "member", "group", f"b{i}x{j}", "member"))
+                updates.append(_touch("group", f"b{i}x{j}", "member", "user", f"m{i}x{j}", ""))
+        for start in range(0, len(updates), 1000):
+            client.WriteRelationships(
+                WriteRelationshipsRequest(updates=updates[start : start + 1000])
+            )
+        yield running
+
+
+def test_a_client_of_expensive_requests_does_not_slow_down_another(wide_server: Server) -> None:
+    victim = wide_server.client("bob")
+    _sample(victim, 20)
+    quiet: list[float] = []
+    loaded: list[float] = []
+    answered = 0
+    for _ in range(3):
+        quiet += _sample(victim, EXPENSIVE_PHASE_SAMPLES)
+        duration = EXPENSIVE_PHASE_SAMPLES * 1.5 / FLOODER_RATE + 1.5
+        noisy = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("expensive_client.py")),
+                wide_server.address,
+                KEYS["alice"],
+                str(duration),
+                "4",
+            ],
+            stdout=subprocess.PIPE,
+            env=serve_environment(),
+        )
+        time.sleep(1.0)  # let its lookups get going
+        loaded += _sample(victim, EXPENSIVE_PHASE_SAMPLES)
+        out, _ = noisy.communicate(timeout=120)
+        counts = json.loads(out)
+        assert counts["failed"] == 0
+        answered += counts["answered"]
+    assert answered > 0, "the expensive client got no answer: it was starved, not shared with"
+    assert wide_server.alive()
+    quiet_p99, loaded_p99 = _p99(quiet), _p99(loaded)
+    assert loaded_p99 <= 2 * quiet_p99 + 0.001, (
+        f"victim p99 {loaded_p99 * 1e3:.2f} ms beside expensive lookups "
+        f"vs {quiet_p99 * 1e3:.2f} ms quiet"
+    )

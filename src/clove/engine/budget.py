@@ -28,7 +28,16 @@ CHECK_EVERY = 32
 class Budget:
     """A request's limits; share one across everything the request evaluates."""
 
-    __slots__ = ("_cancelled", "_clock", "_deadline", "_max_steps", "_next_check", "spent")
+    __slots__ = (
+        "_cancelled",
+        "_charged",
+        "_clock",
+        "_deadline",
+        "_max_steps",
+        "_next_check",
+        "_on_check",
+        "spent",
+    )
 
     def __init__(
         self,
@@ -37,7 +46,10 @@ class Budget:
         cancelled: threading.Event | None = None,
         max_steps: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_check: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_check`` is called at every check with the steps spent since the last one: a
+        server charges them to the client and may pause the request there (fair sharing)."""
         if timeout is not None and not timeout >= 0:  # negative or NaN
             raise InvalidInputError(f"timeout must be a number of seconds >= 0, not {timeout}")
         self._clock = clock
@@ -45,6 +57,8 @@ class Budget:
         self._cancelled = cancelled
         self._max_steps = max_steps
         self._next_check = 0
+        self._on_check = on_check
+        self._charged = 0
         self.spent = 0
 
     @property
@@ -58,6 +72,12 @@ class Budget:
             return None
         return max(0.0, self._deadline - self._clock())
 
+    def settle(self) -> None:
+        """Report the steps not yet passed to ``on_check`` (call once the work is done)."""
+        if self._on_check is not None and self.spent > self._charged:
+            steps, self._charged = self.spent - self._charged, self.spent
+            self._on_check(steps)
+
     def spend(self, steps: int = 1) -> None:
         """Charge ``steps``; raises when a limit has been passed (checked every few steps)."""
         self.spent += steps
@@ -67,6 +87,7 @@ class Budget:
 
     def check(self) -> None:
         """Raise if the request was cancelled, is past its deadline or has spent too much."""
+        self.settle()
         if self._cancelled is not None and self._cancelled.is_set():
             raise RequestCancelledError("the request was cancelled; its work was stopped")
         if self._deadline is not None and self._clock() >= self._deadline:

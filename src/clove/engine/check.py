@@ -202,4 +202,5 @@ def check(
     except TooDeep:
         checker = Checker(types, reader, subject, caveats, budget=budget, deep=True)
         outcome = run_deep(lambda: checker.member(type_name, object_id, name))
+    budget.settle()
     return settle(types, outcome)

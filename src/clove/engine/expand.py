@@ -42,7 +42,10 @@ def expand(
     name: str,
     budget: Budget | None = None,
 ) -> ExpandNode:
-    return _Expander(types, reader, budget or Budget()).member(type_name, object_id, name)
+    budget = budget or Budget()
+    tree = _Expander(types, reader, budget).member(type_name, object_id, name)
+    budget.settle()
+    return tree
 
 
 class _Expander:

@@ -143,7 +143,9 @@ def lookup_resources(
         return found
 
     try:
-        return verify(Checker(types, reader, subject, caveats, budget=budget))
+        found = verify(Checker(types, reader, subject, caveats, budget=budget))
     except TooDeep:
         deep = Checker(types, reader, subject, caveats, budget=budget, deep=True)
-        return run_deep(lambda: verify(deep))
+        found = run_deep(lambda: verify(deep))
+    budget.settle()
+    return found

@@ -332,6 +332,7 @@ def lookup_subjects(
             types, reader, subject_type, subject_relation, caveats, budget=budget, deep=True
         )
         found = run_deep(lambda: finder.members(type_name, object_id, name))
+    budget.settle()
     found = _decided(types, found)
     if types.openfga:
         _require_decided(found)

@@ -83,6 +83,14 @@ SETTINGS: tuple[Setting, ...] = (
             help="requests a client may make at once (token bucket size)"),
     Setting(name="concurrency", parse=_positive_int, default=_DEFAULTS.concurrency, metavar="N",
             help="requests of one client that may run at the same time, across all workers"),
+    Setting(name="cost_rate", parse=_positive_float, default=_DEFAULTS.cost_rate, metavar="STEPS",
+            help="evaluation steps per second each client may use across all workers (its CPU "
+                 "quota; a worker takes a few hundred thousand a second): a client past it is "
+                 "refused, and its running request stopped, with RESOURCE_EXHAUSTED "
+                 "(default: no quota; heavy clients still yield to light ones)"),
+    Setting(name="cost_burst", parse=_positive_float, default=_DEFAULTS.cost_burst,
+            metavar="STEPS",
+            help="evaluation steps a client may use at once (the bucket of --cost-rate)"),
     Setting(name="max_message_bytes", parse=_positive_int, default=_DEFAULTS.max_message_bytes,
             metavar="BYTES", help="largest request message accepted"),
     Setting(name="max_batch", parse=_positive_int, default=_DEFAULTS.max_batch, metavar="N",
@@ -265,6 +273,8 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
             max_page=values["max_page"],
             max_depth=values["max_depth"],
             max_streams=values["max_streams"],
+            cost_rate=values["cost_rate"],
+            cost_burst=values["cost_burst"],
         ),
         gc_window=values["gc_window"],
         gc_interval=values["gc_interval"],

@@ -12,9 +12,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from clove.errors import PermissionDeniedError, UnauthenticatedError
+from clove.errors import PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError
+from clove.server.fairness import FairShare
 from clove.server.ledger import ClientLedger
 from clove.server.limits import Limits
+from clove.server.protocols import Tab
 from clove.server.scopes import SCOPES, Scope
 
 
@@ -48,11 +50,14 @@ class KeyGate:
         self._scopes = {client: entry.scopes for client, entry in keys.items()}
         self._limits = limits
         if ledger is None:
-            ledger = ClientLedger.create(list(keys), burst=limits.burst, shared=False)
+            ledger = ClientLedger.create(
+                list(keys), burst=limits.burst, cost_burst=limits.cost_burst, shared=False
+            )
         missing = [client for client in keys if not ledger.knows(client)]
         if missing:
             raise ValueError(f"the limits ledger lacks clients {', '.join(missing)}")
         self._ledger = ledger
+        self._fair = FairShare()
 
     @property
     def limits(self) -> Limits:
@@ -94,7 +99,7 @@ class KeyGate:
         )
 
     @contextmanager
-    def admit(self, client: str, *, cost: int = 1) -> Iterator[None]:
+    def admit(self, client: str, *, cost: int = 1) -> Iterator[Tab]:
         if not self._ledger.knows(client):
             raise UnauthenticatedError(f"unknown client {client!r}")
         limits = self._limits
@@ -104,11 +109,28 @@ class KeyGate:
             rate=limits.rate,
             burst=float(limits.burst),
             concurrency=limits.concurrency,
+            cost_rate=limits.cost_rate,
+            cost_burst=limits.cost_burst,
         )
+        self._fair.enter(client)
         try:
-            yield
+            yield Tab(client, self._charge)
         finally:
+            self._fair.leave(client)
             self._ledger.release(client)
+
+    def _charge(self, client: str, steps: int) -> None:
+        """A request of ``client`` took ``steps`` more: share fairly, hold to the quota."""
+        self._fair.charge(client, steps)
+        rate = self._limits.cost_rate
+        if rate is None:
+            return
+        left = self._ledger.charge(client, steps, rate=rate, burst=self._limits.cost_burst)
+        if left < 0:
+            raise ResourceExhaustedError(
+                f"client {client!r} used up its quota of {rate:g} evaluation steps/s; "
+                "the request was stopped (retry later, or ask for less at a time)"
+            )
 
     @contextmanager
     def stream(self, client: str) -> Iterator[None]:

@@ -6,8 +6,9 @@ slot per client and a lock per slot; each worker attaches to it, so a client's r
 concurrency are bounded across the whole server.
 
 A slot holds float64 values: the bucket's tokens, when it was last refilled
-(``time.monotonic``, one clock for every process on the host), then per worker the client's
-requests in flight and its open streams. Counts are kept per worker so that when a worker
+(``time.monotonic``, one clock for every process on the host), the same two for the bucket
+of evaluation steps (the client's cost quota), then per worker the client's requests in
+flight and its open streams. Counts are kept per worker so that when a worker
 dies with requests in flight, the supervisor zeroes its column before restarting it and the
 client does not lose those slots for good. A worker killed while holding a slot's lock (a
 window of a few microseconds) would leave that client's slot locked: admission then times
@@ -29,7 +30,9 @@ from clove.errors import ResourceExhaustedError
 LOCK_TIMEOUT = 1.0
 _TOKENS = 0
 _UPDATED = 1
-_COUNTS = 2  # then ``workers`` in-flight counts, then ``workers`` open-stream counts
+_COST_TOKENS = 2
+_COST_UPDATED = 3
+_COUNTS = 4  # then ``workers`` in-flight counts, then ``workers`` open-stream counts
 _FLOAT = 8
 
 
@@ -74,7 +77,13 @@ class ClientLedger:
 
     @classmethod
     def create(
-        cls, clients: Sequence[str], *, burst: int, workers: int = 1, shared: bool = True
+        cls,
+        clients: Sequence[str],
+        *,
+        burst: int,
+        cost_burst: float = 0.0,
+        workers: int = 1,
+        shared: bool = True,
     ) -> ClientLedger:
         """A new ledger (owned: ``close`` frees it), every bucket full, nothing in flight.
 
@@ -102,6 +111,8 @@ class ClientLedger:
             base = slot * width
             ledger._values[base + _TOKENS] = float(burst)
             ledger._values[base + _UPDATED] = now
+            ledger._values[base + _COST_TOKENS] = cost_burst
+            ledger._values[base + _COST_UPDATED] = now
             for column in range(_COUNTS, width):
                 ledger._values[base + column] = 0.0
         return ledger
@@ -126,9 +137,20 @@ class ClientLedger:
         return client in self._index
 
     def take(
-        self, client: str, *, cost: float, rate: float, burst: float, concurrency: int
+        self,
+        client: str,
+        *,
+        cost: float,
+        rate: float,
+        burst: float,
+        concurrency: int,
+        cost_rate: float | None = None,
+        cost_burst: float = 0.0,
     ) -> None:
-        """Take ``cost`` tokens and one in-flight slot, or raise ResourceExhaustedError."""
+        """Take ``cost`` tokens and one in-flight slot, or raise ResourceExhaustedError.
+
+        With a ``cost_rate``, a client whose bucket of steps is empty is refused too.
+        """
         slot = self._index[client]
         lock = self._handle.locks[slot]
         if not lock.acquire(timeout=LOCK_TIMEOUT):
@@ -151,10 +173,37 @@ class ClientLedger:
                 raise ResourceExhaustedError(
                     f"client {client!r} exceeded its rate limit of {rate:g} requests/s; retry later"
                 )
+            if cost_rate is not None and self._refill_cost(base, now, cost_rate, cost_burst) <= 0:
+                raise ResourceExhaustedError(
+                    f"client {client!r} used up its quota of {cost_rate:g} evaluation steps/s; "
+                    "retry later"
+                )
             values[base + _TOKENS] = tokens - cost
             values[first + self._worker] += 1
         finally:
             lock.release()
+
+    def charge(self, client: str, steps: float, *, rate: float, burst: float) -> float:
+        """Take ``steps`` from ``client``'s bucket of steps; return what is left (may be < 0)."""
+        slot = self._index[client]
+        lock = self._handle.locks[slot]
+        if not lock.acquire(timeout=LOCK_TIMEOUT):
+            raise ResourceExhaustedError(f"client {client!r}: its limits are busy; retry later")
+        try:
+            base = slot * self._width
+            left = self._refill_cost(base, time.monotonic(), rate, burst) - steps
+            self._values[base + _COST_TOKENS] = left
+            return left
+        finally:
+            lock.release()
+
+    def _refill_cost(self, base: int, now: float, rate: float, burst: float) -> float:
+        values = self._values
+        tokens = values[base + _COST_TOKENS] + (now - values[base + _COST_UPDATED]) * rate
+        tokens = min(burst, tokens)
+        values[base + _COST_TOKENS] = tokens
+        values[base + _COST_UPDATED] = now
+        return tokens
 
     def release(self, client: str) -> None:
         """Give back the in-flight slot ``take`` took."""

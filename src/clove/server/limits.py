@@ -17,7 +17,10 @@ class Limits:
     ``max_page`` the page size of reads and lookups; ``max_message_bytes`` one request message.
     ``max_streams`` is how many watches a client may keep open (they do not hold concurrency
     slots). ``max_depth`` bounds how many nested steps one check or lookup may take (None:
-    unbounded).
+    unbounded). ``cost_rate`` and ``cost_burst`` size each client's second bucket, of
+    evaluation steps (Zanzibar's per-client CPU quota): a request charges the steps it takes
+    as it runs, a client in debt is refused, and a request that runs its client's bucket dry
+    is stopped (None: steps are counted and shared fairly, but not capped).
     """
 
     rate: float = 5_000.0
@@ -28,6 +31,8 @@ class Limits:
     max_page: int = 1_000
     max_streams: int = 8
     max_depth: int | None = 50
+    cost_rate: float | None = None
+    cost_burst: float = 1_000_000.0
 
     def require_batch(self, count: int, what: str) -> None:
         if count > self.max_batch:

@@ -6,10 +6,36 @@ implementations (bearer keys, per-client limits, Prometheus metrics).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from typing import Protocol
 
 from clove.server.scopes import Scope
+
+
+class Tab:
+    """What one admitted request has cost: its budget charges the steps as the work runs.
+
+    ``charge`` may pause the request (another client's lighter work goes first) or raise
+    ``ResourceExhaustedError`` (the client's quota of steps is used up), which stops it.
+    """
+
+    __slots__ = ("_charge", "client", "spent")
+
+    def __init__(self, client: str, charge: Callable[[str, int], None] | None = None) -> None:
+        self.client = client
+        self.spent = 0
+        self._charge = charge
+
+    def charge(self, steps: int) -> None:
+        self.spent += steps
+        if self._charge is not None:
+            self._charge(self.client, steps)
+
+
+# The tab of the request the current thread serves (set by each surface once admitted).
+current_tab: ContextVar[Tab | None] = ContextVar("clove_request_tab", default=None)
 
 
 class Gate(Protocol):
@@ -31,11 +57,12 @@ class Gate(Protocol):
         """
         ...
 
-    def admit(self, client: str, *, cost: int = 1) -> AbstractContextManager[None]:
+    def admit(self, client: str, *, cost: int = 1) -> AbstractContextManager[Tab]:
         """Hold one of the client's concurrency slots and ``cost`` rate tokens for a request.
 
-        Raises ``ResourceExhaustedError`` at once when the client is over its rate or
-        concurrency limit; other clients are unaffected.
+        Raises ``ResourceExhaustedError`` at once when the client is over its rate,
+        concurrency or step limit; other clients are unaffected. The ``Tab`` it gives is
+        charged with the request's evaluation steps as they are taken.
         """
         ...
 

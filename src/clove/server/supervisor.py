@@ -62,7 +62,12 @@ def serve(config: ServeConfig) -> int:
             run_worker(config)
             return 0
         # One ledger for all workers, so that each client's limits hold across them.
-        ledger = ClientLedger.create(list(config.keys), burst=config.limits.burst, workers=workers)
+        ledger = ClientLedger.create(
+            list(config.keys),
+            burst=config.limits.burst,
+            cost_burst=config.limits.cost_burst,
+            workers=workers,
+        )
         try:
             with tempfile.TemporaryDirectory(prefix="clove-metrics-") as metrics_dir:
                 os.environ.setdefault(MULTIPROCESS_DIR_VARIABLE, metrics_dir)

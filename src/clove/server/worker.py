@@ -33,6 +33,9 @@ from clove.server.ledger import ClientLedger, LedgerHandle
 from clove.server.metrics import MULTIPROCESS_DIR_VARIABLE, PrometheusMetrics
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# How long a thread may hold the GIL while another waits for it (Python's default is 5 ms):
+# a cheap request waiting behind an expensive one waits at most this long for the core.
+_SWITCH_INTERVAL = 0.0005
 _ORPHAN_POLL_SECONDS = 0.5
 
 
@@ -50,6 +53,7 @@ def run_worker(
     this one, which it stops with.
     """
     logs.configure(config.log_level)
+    sys.setswitchinterval(_SWITCH_INTERVAL)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

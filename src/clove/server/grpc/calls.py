@@ -15,6 +15,7 @@ from clove.schema import ir
 from clove.server.dedup import InflightRequests
 from clove.server.limits import Limits
 from clove.server.metrics import PrometheusMetrics
+from clove.server.protocols import current_tab
 
 # Set by the guard interceptor before the servicer runs, on the thread that runs it.
 current_client: ContextVar[str] = ContextVar("clove_grpc_client", default="")
@@ -54,7 +55,12 @@ def call_budget(context: grpc.ServicerContext) -> Budget:
     cancelled = threading.Event()
     if not context.add_callback(cancelled.set):  # the call has already ended
         cancelled.set()
-    return Budget(timeout=require_time(context), cancelled=cancelled)
+    tab = current_tab.get()
+    return Budget(
+        timeout=require_time(context),
+        cancelled=cancelled,
+        on_check=None if tab is None else tab.charge,
+    )
 
 
 def require_definition(schema: ir.Schema, name: str, relation: str | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
@@ -19,7 +20,7 @@ from clove.errors import CloveError, ResourceExhaustedError
 from clove.server.grpc.calls import current_client
 from clove.server.grpc.errors import status_for
 from clove.server.logs import log
-from clove.server.protocols import Gate, Metrics
+from clove.server.protocols import Gate, Metrics, Tab, current_tab
 from clove.server.scopes import GRPC_SCOPES, OPEN_GRPC_PREFIXES, Scope
 
 # Calls that stream for as long as the client likes: admitted against the rate limit when they
@@ -99,9 +100,10 @@ class _Call:
             code = grpc.StatusCode.OK
             try:
                 client = self._enter()
-                with self._gate.admit(client):
+                with self._gate.admit(client) as tab:
                     self._admitted = True
                     current_client.set(client)
+                    current_tab.set(tab)
                     return behavior(request, context)
             except Exception as error:
                 code, message = self._status(error, context)
@@ -120,15 +122,17 @@ class _Call:
             code = grpc.StatusCode.OK
             try:
                 client = self._enter()
+                holding: AbstractContextManager[Tab | None]
                 if self._method in _LONG_LIVED:
                     with self._gate.admit(client):
                         pass
                     holding = self._gate.stream(client)
                 else:
                     holding = self._gate.admit(client)
-                with holding:
+                with holding as tab:
                     self._admitted = True
                     current_client.set(client)
+                    current_tab.set(tab)
                     yield from behavior(request, context)
             except GeneratorExit:
                 code = grpc.StatusCode.CANCELLED

@@ -296,6 +296,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         snapshot, after = self._snapshot(request.consistency, request.optional_cursor)
         if after is not None and not isinstance(after, str):
             raise InvalidInputError("malformed cursor: it does not name a resource")
+        budget = call_budget(context)
         found = self._db.lookup_resources(
             request.resource_object_type,
             request.permission,
@@ -304,11 +305,11 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
             consistency=Consistency.at_exact_snapshot(snapshot),
             after=after,
             limit=request.optional_limit or None,
-            budget=call_budget(context),
+            budget=budget,
         )
         looked_up_at = convert.zed_token(snapshot)
         for result in found:
-            require_time(context)
+            budget.spend()  # building and sending answers is work too: deadline, fair share
             yield pb.LookupResourcesResponse(
                 looked_up_at=looked_up_at,
                 resource_object_id=result.resource_id,
@@ -327,6 +328,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         snapshot, after = self._snapshot(request.consistency, request.optional_cursor)
         if after is not None and not isinstance(after, str):
             raise InvalidInputError("malformed cursor: it does not name a subject")
+        budget = call_budget(context)
         found = self._db.lookup_subjects(
             convert.object_text(request.resource),
             request.permission,
@@ -336,7 +338,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
             consistency=Consistency.at_exact_snapshot(snapshot),
             after=after,
             limit=limit or None,
-            budget=call_budget(context),
+            budget=budget,
         )
         exclude_wildcards = (
             request.wildcard_option == pb.LookupSubjectsRequest.WILDCARD_OPTION_EXCLUDE_WILDCARDS
@@ -344,7 +346,7 @@ class PermissionsServicer(pb_grpc.PermissionsServiceServicer):
         looked_up_at = convert.zed_token(snapshot)
         has = convert.LOOKUP_PERMISSIONSHIP["has"]
         for result in found:
-            require_time(context)
+            budget.spend()
             if exclude_wildcards and result.subject_id == "*":
                 continue
             permissionship = convert.LOOKUP_PERMISSIONSHIP[result.permissionship]

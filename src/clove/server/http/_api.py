@@ -236,6 +236,7 @@ def check(call: Call, request: CheckRequest) -> Reply:
         request.subject,
         context=request.context,
         consistency=consistency,
+        budget=call.budget(),
     )
     body = CheckResponse(
         permissionship=result.permissionship.value,
@@ -256,6 +257,7 @@ def check_bulk(call: Call, request: BulkCheckRequest) -> Reply:
     results = call.database.check_bulk(
         [(item.resource, item.permission, item.subject, item.context) for item in request.items],
         consistency=consistency,
+        budget=call.budget(),
     )
     body = BulkCheckResponse(
         results=[
@@ -272,7 +274,9 @@ def check_bulk(call: Call, request: BulkCheckRequest) -> Reply:
 
 def expand(call: Call, request: ExpandRequest) -> Reply:
     consistency, token = _read_at(call, request.consistency)
-    tree = call.database.expand(request.resource, request.permission, consistency=consistency)
+    tree = call.database.expand(
+        request.resource, request.permission, consistency=consistency, budget=call.budget()
+    )
     return Reply(ExpandResponse(tree=_tree(tree), consistency_token=token), token)
 
 
@@ -304,6 +308,7 @@ def lookup_resources(call: Call, request: LookupResourcesRequest) -> Reply:
             consistency=consistency,
             after=position,
             limit=count,
+            budget=call.budget(),
         )
 
     found, next_after = collect(
@@ -348,6 +353,7 @@ def lookup_subjects(call: Call, request: LookupSubjectsRequest) -> Reply:
             consistency=consistency,
             after=position,
             limit=count,
+            budget=call.budget(),
         )
 
     found, next_after = collect(

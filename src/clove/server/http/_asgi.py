@@ -118,10 +118,12 @@ class HttpApp:
                 body = await _read_body(receive, headers, self._settings.max_body_bytes)
                 request = _decode(self._decoders[route], body)
             cost = route.cost(request) if route.cost is not None else 1
-            call = Call(self._database, self._settings, headers, self._base_url(scope, headers))
             with ExitStack() as admission:
+                tab = None
                 if not route.public:
-                    admission.enter_context(self._gate.admit(client, cost=cost))
+                    tab = admission.enter_context(self._gate.admit(client, cost=cost))
+                base_url = self._base_url(scope, headers)
+                call = Call(self._database, self._settings, headers, base_url, tab=tab)
                 reply = await self._answer(route, call, request, receive, admission)
             token = reply.token
             status = reply.status

@@ -142,6 +142,7 @@ def _evaluate(
         _object("subject", subject.type, subject.id),
         context=_caveat_context(subject, action, resource, context),
         consistency=consistency,
+        budget=call.budget(),
     )
     return _decision(result)
 
@@ -243,6 +244,7 @@ def search_subject(call: Call, request: SubjectSearchRequest) -> Reply:
             consistency=consistency,
             after=position,
             limit=count,
+            budget=call.budget(),
         )
 
     found, next_after = collect(
@@ -289,6 +291,7 @@ def search_resource(call: Call, request: ResourceSearchRequest) -> Reply:
             consistency=consistency,
             after=position,
             limit=count,
+            budget=call.budget(),
         )
 
     found, next_after = collect(
@@ -328,6 +331,7 @@ def search_action(call: Call, request: ActionSearchRequest) -> Reply:
         results = call.database.check_bulk(
             [(resource_ref, name, subject_ref, caveats) for name in chunk],
             consistency=consistency,
+            budget=call.budget(),
         )
         return [(name, bool(result)) for name, result in zip(chunk, results, strict=True)]
 
