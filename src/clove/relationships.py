@@ -28,6 +28,9 @@ _RELATION = r"[a-z][a-z0-9_]{1,62}[a-z0-9]"
 # Looser than type names: the schema accepts short caveat names, so relationships do too.
 _CAVEAT = r"(?:[a-z][a-z0-9_]{0,62}/)*[a-z][a-z0-9_]{0,63}"
 
+# The same patterns, for documents that describe them (the HTTP API's OpenAPI document).
+TYPE_PATTERN, ID_PATTERN, RELATION_PATTERN, CAVEAT_PATTERN = _TYPE, _ID, _RELATION, _CAVEAT
+
 _TYPE_RE = re.compile(_TYPE)
 _ID_RE = re.compile(_ID)
 _RELATION_RE = re.compile(_RELATION)

@@ -137,7 +137,10 @@ def test_write_validation_errors(client: HttpClient) -> None:
         client, ("touch", {"resource": "note", "relation": "writer", "subject": "user:x"})
     )
     assert syntax.status == 400
-    assert syntax.json()["message"].startswith("updates[0].relationship: ")
+    assert syntax.json()["message"] == (
+        "invalid updates[0].relationship.resource 'note': expected `type:id` "
+        "(the id 1 to 1024 letters, digits or /_|-=+)"
+    )
     bad_op = client.post(
         "/v1/relationships/write",
         {"updates": [{"operation": "upsert", "relationship": "note:a#writer@user:x"}]},

@@ -233,10 +233,23 @@ def test_an_item_error_denies_that_item_only(client: HttpClient) -> None:
         "code": "not_found",
         "message": "object definition `nope` not found",
     }
-    bad_id = [{"resource": {"type": "document", "id": "no spaces"}}, {"resource": doc("doc000")}]
-    answers = client.post("/access/v1/evaluations", {**body, "evaluations": bad_id}).json()
+    missing = [{"resource": doc("doc000"), "action": {"name": "nope"}}, {"resource": doc("doc000")}]
+    answers = client.post("/access/v1/evaluations", {**body, "evaluations": missing}).json()
     assert [answer["decision"] for answer in answers["evaluations"]] == [False, True]
-    assert answers["evaluations"][0]["context"]["error"]["status"] == 400
+    assert answers["evaluations"][0]["context"]["error"]["status"] in (400, 404)
+
+
+def test_a_malformed_item_refuses_the_batch_naming_it(client: HttpClient) -> None:
+    """A malformed id is the request's shape, as SpiceDB validates a whole CheckBulk request;
+    only what evaluation finds (unknown names, caveat errors) denies one item."""
+    items = [{"resource": doc("doc000")}, {"resource": {"type": "document", "id": "no spaces"}}]
+    body = {"subject": user("alice"), "action": {"name": "view"}, "evaluations": items}
+    reply = client.post("/access/v1/evaluations", body)
+    assert reply.status == 400
+    assert reply.json()["message"] == (
+        "invalid evaluations[1].resource.id 'no spaces': expected an object id "
+        "(1 to 1024 letters, digits or /_|-=+)"
+    )
 
 
 def test_evaluations_missing_defaults_name_the_item(client: HttpClient) -> None:

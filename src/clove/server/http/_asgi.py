@@ -27,7 +27,7 @@ import msgspec
 from clove.database import Database
 from clove.errors import ResourceExhaustedError
 from clove.server.http._call import Call, Raw, Reply
-from clove.server.http._errors import HttpError, bad_request, http_error
+from clove.server.http._errors import HttpError, bad_request, http_error, invalid_body
 from clove.server.http._openapi import openapi_document
 from clove.server.http._routes import METRICS_PATH, OPENAPI_PATH, ROUTES, Route
 from clove.server.http._settings import HttpSettings
@@ -79,7 +79,7 @@ class HttpApp:
             if route.request is not None
         }
         self._encoder = msgspec.json.Encoder()
-        self._openapi = msgspec.json.encode(openapi_document(ROUTES))
+        self._openapi = msgspec.json.encode(openapi_document(ROUTES, settings))
         self._pool = ThreadPoolExecutor(
             max_workers=settings.threads, thread_name_prefix="clove-http"
         )
@@ -273,20 +273,11 @@ def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as error:
-        raise bad_request(_explain(str(error))) from None
+        raise invalid_body(error, body) from None
     except msgspec.DecodeError as error:
         raise bad_request(f"the request body is not valid JSON: {error}") from None
     except RecursionError:
         raise bad_request("the request body nests too deeply") from None
-
-
-def _explain(message: str) -> str:
-    """msgspec's ``Expected `str`, got `int` - at `$.subject.type``` as ``subject.type: ...``."""
-    detail, marker, where = message.partition(" - at `$")
-    if not marker:
-        return f"invalid request: {detail}"
-    field = where.rstrip("`").lstrip(".")
-    return f"invalid request: {field}: {detail}"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

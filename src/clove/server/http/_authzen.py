@@ -40,9 +40,11 @@ from clove.server.http._authzen_wire import (
     EvaluationsRequest,
     EvaluationsResponse,
     Resource,
+    ResourceKind,
     ResourceSearchRequest,
     ResourceSearchResponse,
     Subject,
+    SubjectKind,
     SubjectSearchRequest,
     SubjectSearchResponse,
 )
@@ -75,7 +77,10 @@ _ITEM_ERRORS = (HttpError, InvalidInputError, ValidationError, CaveatEvaluationE
 
 
 def _caveat_context(
-    subject: Subject, action: Action | None, resource: Resource, context: Mapping[str, Any] | None
+    subject: Subject | SubjectKind,
+    action: Action | None,
+    resource: Resource | ResourceKind,
+    context: Mapping[str, Any] | None,
 ) -> dict[str, Any] | None:
     sources = (
         ("subject.properties", subject.properties),

@@ -14,7 +14,7 @@ from clove.server.http._errors import bad_request
 MODE_HEADER = "clove-consistency"
 TOKEN_HEADER = "clove-consistency-token"
 
-_MODES = ("minimize_latency", "at_least_as_fresh", "at_exact_snapshot", "full")
+MODES = ("minimize_latency", "at_least_as_fresh", "at_exact_snapshot", "full")
 
 
 def requested(mode: str | None, token: str | None) -> ConsistencyArg:
@@ -31,7 +31,7 @@ def requested(mode: str | None, token: str | None) -> ConsistencyArg:
                 raise bad_request(f"consistency {mode} needs a token")
             return Consistency(mode, token)
         case _:
-            raise bad_request(f"unknown consistency {mode!r}; expected one of {', '.join(_MODES)}")
+            raise bad_request(f"unknown consistency {mode!r}; expected one of {', '.join(MODES)}")
 
 
 def snapshot(database: Database, wanted: ConsistencyArg) -> tuple[Consistency, str]:

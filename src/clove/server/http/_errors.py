@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+from typing import Any
+
+import msgspec
 
 from clove.errors import (
     CaveatEvaluationError,
@@ -26,6 +30,7 @@ from clove.errors import (
     UnknownTypeError,
     ValidationError,
 )
+from clove.server.http import _api_wire, _authzen_wire
 from clove.server.http._api_wire import ErrorBody
 
 _log = logging.getLogger("clove.server.http")
@@ -52,6 +57,51 @@ class HttpError(Exception):
 
 def bad_request(message: str) -> HttpError:
     return HttpError(400, "invalid_argument", message)
+
+
+# msgspec's message for a string failing a pattern, keyed to what the value should have been.
+_PATTERN_FAILURES = {
+    f"Expected `str` matching regex {pattern!r}": meaning
+    for pattern, meaning in (_authzen_wire.PATTERN_MEANINGS | _api_wire.PATTERN_MEANINGS).items()
+}
+_MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
+_STEP = re.compile(r"\.(?P<key>[^.\[]+)|\[(?P<index>[0-9]+)\]")
+_SHOWN = 100  # characters of a refused value quoted back
+
+
+def invalid_body(error: msgspec.ValidationError, body: bytes) -> HttpError:
+    """A 400 for a body that decoded as JSON but not as the request type, naming the field.
+
+    msgspec says ``Expected `str` matching regex '...' - at `$.subject.id```; a client is
+    told ``invalid subject.id 'al ice': expected an object id (...)`` instead, and
+    ``subject.id is required`` for a missing member.
+    """
+    detail, marker, where = str(error).partition(" - at `$")
+    path = where.rstrip("`") if marker else ""  # `.subject.id`, `[0].resource`
+    field = path.lstrip(".")
+    missing = _MISSING.fullmatch(detail)
+    if missing is not None:
+        name = f"{field}.{missing['name']}" if field else missing["name"]
+        return bad_request(f"{name} is required")
+    meaning = _PATTERN_FAILURES.get(detail)
+    if meaning is not None:
+        shown = _value_at(body, path)
+        value = f" {shown}" if shown else ""
+        return bad_request(f"invalid {field}{value}: expected {meaning}")
+    where = f"{field}: " if field else ""
+    return bad_request(f"invalid request: {where}{detail}")
+
+
+def _value_at(body: bytes, path: str) -> str:
+    """The value at ``path`` (``.updates[0].relationship``) of ``body``, quoted and shortened."""
+    value: Any = msgspec.json.decode(body)
+    for step in _STEP.finditer(path):
+        try:
+            value = value[step["key"]] if step["key"] is not None else value[int(step["index"])]
+        except (KeyError, IndexError, TypeError):
+            return ""
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 4] + "...'"
 
 
 def http_error(error: BaseException) -> HttpError:

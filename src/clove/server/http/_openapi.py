@@ -11,9 +11,11 @@ from typing import Any
 
 import msgspec
 
+from clove.server.http import _api_wire, _authzen_wire
 from clove.server.http._api_wire import ErrorBody
-from clove.server.http._consistency import MODE_HEADER, TOKEN_HEADER
+from clove.server.http._consistency import MODE_HEADER, MODES, TOKEN_HEADER
 from clove.server.http._routes import Route
+from clove.server.http._settings import HttpSettings
 
 _REF = "#/components/schemas/{name}"
 
@@ -35,15 +37,21 @@ _CONSISTENCY_PARAMETERS = [
         "name": "Clove-Consistency",
         "in": "header",
         "required": False,
-        "description": "minimize_latency (default), full, at_least_as_fresh or at_exact_snapshot.",
-        "schema": {"type": "string"},
+        "description": (
+            "minimize_latency (default) or full, without a token; at_least_as_fresh or "
+            "at_exact_snapshot, with Clove-Consistency-Token."
+        ),
+        "schema": {"type": "string", "enum": list(MODES)},
     },
     {
         "name": "Clove-Consistency-Token",
         "in": "header",
         "required": False,
-        "description": "A token from an earlier response; alone it means at_least_as_fresh.",
-        "schema": {"type": "string"},
+        "description": (
+            "A token from an earlier response (of this server); alone it means "
+            "at_least_as_fresh. Not with minimize_latency or full."
+        ),
+        "schema": {"type": "string", "format": _authzen_wire.CONSISTENCY_TOKEN_FORMAT},
     },
 ]
 
@@ -56,12 +64,18 @@ _REQUEST_ID = {
 }
 
 
-def openapi_document(routes: tuple[Route, ...]) -> dict[str, Any]:
+def openapi_document(routes: tuple[Route, ...], settings: HttpSettings) -> dict[str, Any]:
+    """The document; ``settings`` bound page sizes and batches as the server does."""
     types: list[Any] = [ErrorBody]
     for route in routes:
         types.extend(kind for kind in (route.request, route.response) if kind is not None)
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, ref_template=_REF)
+    for rules in (_api_wire.CROSS_FIELD_RULES, _authzen_wire.CROSS_FIELD_RULES):
+        for kind, rule in rules.items():
+            components[kind.__name__].update(rule)
+    _apply_limits(components, settings)
+    schema_of = dict(zip(unique, refs, strict=True))
     schema_of = dict(zip(unique, refs, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -87,12 +101,43 @@ def openapi_document(routes: tuple[Route, ...]) -> dict[str, Any]:
     }
 
 
+# The batches the server bounds by ``HttpSettings.max_batch``: (component, array member).
+_BATCHES = (
+    ("WriteRelationshipsRequest", "updates"),
+    ("BulkCheckRequest", "items"),
+    ("EvaluationsRequest", "evaluations"),
+)
+
+
+def _apply_limits(components: dict[str, Any], settings: HttpSettings) -> None:
+    """The server's limits, in the schemas of the members they bound.
+
+    ``page.limit`` decodes as an int or a whole float (JSON does not tell 5 from 5.0); JSON
+    Schema's ``integer`` means exactly that.
+    """
+    limit = components["PageRequest"]["properties"]["limit"]
+    limit["anyOf"] = [
+        {"type": "integer", "minimum": 1, "maximum": settings.max_page_size},
+        {"type": "null"},
+    ]
+    limit["description"] = (
+        f"At most this many results (at most {settings.max_page_size}; "
+        f"{settings.default_page_size} when left out)."
+    )
+    for component, member in _BATCHES:
+        batch = components[component]["properties"][member]
+        array = next(
+            (choice for choice in batch.get("anyOf", [batch]) if choice.get("type") == "array"),
+        )
+        array["maxItems"] = settings.max_batch
+
+
 def _operation(route: Route, schema_of: dict[Any, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": _operation_id(route),
         "summary": route.summary,
         "tags": [route.tag],
-        "parameters": [_REQUEST_ID, *_CONSISTENCY_PARAMETERS],
+        "parameters": [_REQUEST_ID, *(_CONSISTENCY_PARAMETERS if route.reads else ())],
     }
     if route.public:
         operation["security"] = []

@@ -58,7 +58,7 @@ def page_limit(page: PageRequest | None, settings: HttpSettings) -> int:
         return settings.default_page_size
     if page.limit > settings.max_page_size:
         raise bad_request(f"page.limit must be at most {settings.max_page_size}")
-    return page.limit
+    return int(page.limit)  # a whole number: PageRequest makes 5.0 an int
 
 
 def collect(
