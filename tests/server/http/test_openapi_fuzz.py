@@ -185,12 +185,11 @@ def test_documented_inputs_are_accepted_and_answers_match_the_document(
 
 
 def test_inputs_the_document_forbids_are_refused_with_a_4xx(served: tuple[Server, Any]) -> None:
-    """Negative mode: each case breaks the document somewhere; the server must say 4xx."""
+    """Negative mode: each case breaks the document somewhere; the server must say 4xx.
+
+    ``negative_data_rejection`` judges what counts as broken (a mutation that serializes back
+    to a valid request is not), so the cases are not asserted on again here.
+    """
     checks = [not_a_server_error, negative_data_rejection, content_type_conformance]
     answered = _fuzz(served, GenerationMode.NEGATIVE, checks, NEGATIVE_EXAMPLES)
-    accepted = [
-        _describe(case, response)
-        for case, response in answered
-        if not 400 <= response.status_code < 500
-    ]
-    assert not accepted, "\n".join(accepted)
+    assert {case.path for case, _ in answered} == {path for _, path in _WITH_BODY}
