@@ -176,3 +176,29 @@ def test_a_client_past_its_step_quota_is_stopped_and_refused_while_others_are_se
     # bob has his own bucket: served all along.
     assert bob.CheckPermission(check, timeout=10).permissionship == 2
     assert list(bob.LookupSubjects(lookup, timeout=30))
+
+
+def test_heavy_requests_take_turns_in_one_lane() -> None:
+    fair = FairShare()
+    order: list[str] = []
+    fair.enter("heavy")
+    fair.charge("heavy", 4 * int(HEAVY))  # this thread holds the lane
+    second_in = threading.Event()
+
+    def second() -> None:
+        fair.enter("heavy")
+        fair.charge("heavy", CHECK_EVERY)  # waits for the lane
+        order.append("second runs")
+        second_in.set()
+        fair.leave("heavy")  # and hands it back
+
+    other = threading.Thread(target=second)
+    other.start()
+    time.sleep(0.01)
+    assert not second_in.is_set()  # still waiting: the lane is taken
+    order.append("first checkpoint")
+    fair.charge("heavy", CHECK_EVERY)  # hands the lane on, waits for it back
+    order.append("first runs again")
+    other.join(5)
+    fair.leave("heavy")
+    assert order == ["first checkpoint", "second runs", "first runs again"]
