@@ -6,6 +6,7 @@ import clove
 
 EXPECTED = {
     "Budget",
+    "CaveatCostExceededError",
     "CaveatEvaluationError",
     "CheckResult",
     "CloveError",

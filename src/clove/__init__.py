@@ -12,6 +12,7 @@ from clove.database import (
 from clove.engine.budget import Budget
 from clove.engine.expand import ExpandNode
 from clove.errors import (
+    CaveatCostExceededError,
     CaveatEvaluationError,
     CloveError,
     CloveInternalError,
@@ -50,6 +51,7 @@ from clove.watch import Watch, WatchEvent
 
 __all__ = [
     "Budget",
+    "CaveatCostExceededError",
     "CaveatEvaluationError",
     "CheckResult",
     "CloveError",

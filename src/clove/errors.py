@@ -16,6 +16,7 @@
     ├── PreconditionFailedError     a write precondition did not hold; nothing was written
     ├── RelationshipExistsError     a CREATE of a relationship that already exists
     ├── CaveatEvaluationError       a caveat expression failed at run time
+    │   └── CaveatCostExceededError the evaluation would cost more than the caveat's budget
     ├── UnauthenticatedError        a request without a valid key (server surfaces)
     ├── PermissionDeniedError       a valid key without the scope a request needs (server surfaces)
     ├── ResourceExhaustedError      a per-client limit (rate, concurrency, size) was exceeded
@@ -128,6 +129,22 @@ class RelationshipExistsError(CloveError):
 
 class CaveatEvaluationError(CloveError):
     """A caveat expression failed while evaluating (for example, a type mismatch at run time)."""
+
+
+class CaveatCostExceededError(CaveatEvaluationError):
+    """Evaluating a caveat over this context could cost more than its budget allows, so it
+    was not run. ``cost`` is the bound computed from the context's sizes, ``limit`` the
+    budget (both in cost units); a smaller context, or a larger budget, lets it run."""
+
+    def __init__(self, *, caveat: str, cost: int, limit: int) -> None:
+        super().__init__(
+            f"evaluation of caveat `{caveat}` over this context could cost {cost} units, "
+            f"more than the limit of {limit}: the context's strings, lists or maps are too "
+            "large for this expression"
+        )
+        self.caveat = caveat
+        self.cost = cost
+        self.limit = limit
 
 
 class UnauthenticatedError(CloveError):

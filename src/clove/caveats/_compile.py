@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final, final
 
 from cel_expr_python import cel
 
+from clove.caveats._cost import Node, cost_bound, largest_flat_input, parse_checked, size_of
 from clove.caveats._ipaddress import in_cidr
 from clove.caveats._types import (
     IP_ADDRESS_CEL_TYPE,
@@ -18,11 +21,22 @@ from clove.caveats._types import (
     ParameterType,
     resolve_type,
 )
-from clove.errors import CaveatEvaluationError, ContextError, SchemaError
+from clove.errors import (
+    CaveatCostExceededError,
+    CaveatEvaluationError,
+    ContextError,
+    SchemaError,
+)
 from clove.schema.ir import Caveat, CaveatType, Span
 
 # SpiceDB refuses longer expressions.
 MAX_EXPRESSION_LENGTH: Final = 100_000
+
+# The default budget of one evaluation, in the units of ``clove.caveats._cost``: some tens of
+# milliseconds at the worst, while no caveat of the conformance suites costs even 100.
+DEFAULT_MAX_COST: Final = 1_000_000
+
+_FLAT_TYPES: Final = (str, bytes, bool, int, float)
 
 # One CEL diagnostic: "ERROR: <input>:LINE:COLUMN: message", the status suffix dropped.
 _CEL_DIAGNOSTIC = re.compile(
@@ -41,7 +55,16 @@ class CompiledCaveat:
     Build one with ``compile_caveat``.
     """
 
-    __slots__ = ("_converters", "_name", "_parameters", "_program", "_referenced")
+    __slots__ = (
+        "_converters",
+        "_flat_limit",
+        "_max_cost",
+        "_name",
+        "_parameters",
+        "_program",
+        "_referenced",
+        "_tree",
+    )
 
     def __init__(
         self,
@@ -51,12 +74,17 @@ class CompiledCaveat:
         converters: Mapping[str, Converter],
         program: Any,
         referenced: frozenset[str],
+        max_cost: int,
     ) -> None:
         self._name = name
         self._parameters = MappingProxyType(dict(parameters))
         self._converters = MappingProxyType(dict(converters))
         self._program = program
         self._referenced = referenced
+        self._max_cost = max_cost
+        self._tree: Node = parse_checked(program.serialize())
+        # Contexts of strings and scalars no longer than this need no bound of their own.
+        self._flat_limit = largest_flat_input(self._tree, frozenset(parameters), max_cost)
 
     @property
     def name(self) -> str:
@@ -66,6 +94,11 @@ class CompiledCaveat:
     def parameters(self) -> Mapping[str, CaveatType]:
         """The declared parameters and their types, in declaration order."""
         return self._parameters
+
+    @property
+    def max_cost(self) -> int:
+        """The budget of one evaluation, in cost units (see ``cost``)."""
+        return self._max_cost
 
     @property
     def referenced_parameters(self) -> frozenset[str]:
@@ -102,8 +135,14 @@ class CompiledCaveat:
 
         Returns the boolean result, or, when the result depends on parameters absent from
         ``context``, the frozenset of their names: the caveat is then conditional. Raises
-        ``CaveatEvaluationError`` for any other run-time failure (overflow, a bad CIDR ...).
+        ``CaveatCostExceededError``, without evaluating, when ``cost(context)`` exceeds
+        ``max_cost``, and ``CaveatEvaluationError`` for any other run-time failure (overflow,
+        a bad CIDR ...).
         """
+        if not self._within_flat_limit(context):
+            cost = self.cost(context)
+            if cost > self._max_cost:
+                raise CaveatCostExceededError(caveat=self._name, cost=cost, limit=self._max_cost)
         try:
             value = self._program.eval(data=context)
         except (RuntimeError, TypeError) as error:
@@ -114,6 +153,25 @@ class CompiledCaveat:
         if result is True or result is False:
             return bool(result)
         return self._unresolved(context, value)
+
+    def cost(self, context: Mapping[str, object]) -> int:
+        """An upper bound on the cost of evaluating over ``context`` (converted values), from
+        the checked expression and the sizes of the values: string and bytes lengths, list and
+        map lengths and their largest items. About one unit per step of the evaluator."""
+        return cost_bound(self._tree, {name: size_of(value) for name, value in context.items()})
+
+    def _within_flat_limit(self, context: Mapping[str, object]) -> bool:
+        limit = self._flat_limit
+        for value in context.values():
+            if not isinstance(value, _FLAT_TYPES):
+                if value is None or isinstance(value, datetime | timedelta | Decimal):
+                    continue
+                return False
+            if isinstance(value, bytes | str) and len(value) > limit:
+                return False
+            if isinstance(value, str) and len(value) * 4 > limit and not value.isascii():
+                return False  # a code point takes up to 4 bytes
+        return limit >= 0
 
     def _unresolved(self, context: Mapping[str, object], value: Any) -> frozenset[str]:
         # cel-expr-python has no unknown values: an absent variable evaluates to an error,
@@ -131,13 +189,18 @@ class CompiledCaveat:
         )
 
 
-def compile_caveat(caveat: Caveat) -> CompiledCaveat:
+def compile_caveat(caveat: Caveat, *, max_cost: int = DEFAULT_MAX_COST) -> CompiledCaveat:
     """Type-check a caveat's expression against its declared parameters and compile it.
+
+    ``max_cost`` is the budget of one evaluation (see ``CompiledCaveat.cost``); a context that
+    could make the expression cost more is refused with ``CaveatCostExceededError``.
 
     Raises ``SchemaError`` for an unknown parameter type, a duplicate parameter, an
     expression that does not parse or type-check, or one whose result is not a bool; the
     line and column point into the schema text (via ``caveat.expression_span``).
     """
+    if max_cost < 1:
+        raise ValueError(f"max_cost must be positive, not {max_cost}")
     parameter_types = _resolve_parameters(caveat)
     expression = caveat.expression
     if len(expression.strip()) > MAX_EXPRESSION_LENGTH:
@@ -168,6 +231,7 @@ def compile_caveat(caveat: Caveat) -> CompiledCaveat:
         converters={name: parameter.convert for name, parameter in parameter_types.items()},
         program=program,
         referenced=_referenced_parameters(expression, frozenset(parameter_types)),
+        max_cost=max_cost,
     )
 
 

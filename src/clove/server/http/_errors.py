@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from clove.errors import (
+    CaveatCostExceededError,
     CaveatEvaluationError,
     DeadlineExceededError,
     InvalidInputError,
@@ -122,6 +123,8 @@ def http_error(error: BaseException) -> HttpError:
             return HttpError(409, "precondition_failed", str(error))
         case RelationshipExistsError():
             return HttpError(409, "already_exists", str(error))
+        case CaveatCostExceededError():
+            return HttpError(400, "caveat_cost_exceeded", str(error))
         case CaveatEvaluationError():
             return HttpError(400, "caveat_evaluation_failed", str(error))
         case UnauthenticatedError():
