@@ -162,3 +162,17 @@ def test_conversion_does_not_modify_the_input() -> None:
     converted = compiled.convert_context(context)
     assert context == {"m": {"x": 1}, "l": [1.0]}
     assert converted == {"m": {"x": 1.0}, "l": [1]}
+
+
+def test_deeply_nested_values_are_a_context_error_not_a_recursion_error() -> None:
+    # Found by tests/fuzz: 5,000 nested arrays in an `any` parameter overflowed the stack.
+    nested: object = "leaf"
+    for _ in range(5000):
+        nested = [nested]
+    with pytest.raises(ContextError, match="deeper than 100"):
+        convert("any", nested)
+    shallow: object = {"k": "leaf"}
+    for _ in range(99):
+        shallow = [shallow]
+    assert convert("any", shallow) == shallow
+    assert convert("list<any>", [shallow]) == [shallow]

@@ -120,11 +120,15 @@ def test_the_budget_is_configurable() -> None:
         compile_caveat(make_caveat("s string", "s == 'a'"), max_cost=0)
 
 
-def test_absurdly_nested_context_is_refused_not_recursed() -> None:
+def test_absurdly_nested_values_are_refused_not_recursed() -> None:
+    # convert_context refuses such nesting (ContextError); evaluate is safe on its own too.
     nested: object = "leaf"
     for _ in range(150):
         nested = [nested]
-    _refused("v any", "v != null", {"v": nested})
+    compiled = compile_text("v any", "v != null")
+    compiled._program = _MustNotRun()
+    with pytest.raises(CaveatCostExceededError):
+        compiled.evaluate({"v": nested})
 
 
 _EXPRESSIONS = (

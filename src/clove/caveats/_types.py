@@ -206,8 +206,15 @@ def _string_parser(parse: Callable[[str], object], expected: str) -> Converter:
     return convert
 
 
-def _convert_any(value: object) -> object:
+# protobuf refuses to nest messages deeper than 100, so a ``Struct`` in a SpiceDB request can
+# hold no deeper value.
+MAX_NESTING = 100
+
+
+def _convert_any(value: object, depth: int = 0) -> object:
     """Any JSON value; numbers become floats as a protobuf ``Struct`` makes them."""
+    if depth > MAX_NESTING and isinstance(value, list | tuple | Mapping):
+        raise ConversionError(f"the value nests arrays and objects deeper than {MAX_NESTING}")
     match value:
         case None | bool() | str():
             return value
@@ -219,13 +226,13 @@ def _convert_any(value: object) -> object:
         case float():
             return value
         case list() | tuple():
-            return [_convert_any(item) for item in value]
+            return [_convert_any(item, depth + 1) for item in value]
         case Mapping():
             converted: dict[str, object] = {}
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise ConversionError(f"object keys must be strings, found {describe(key)}")
-                converted[key] = _convert_any(item)
+                converted[key] = _convert_any(item, depth + 1)
             return converted
         case _:
             raise ConversionError(f"expected a JSON value, found {describe(value)}")
