@@ -163,3 +163,26 @@ def test_flat_contexts_are_refused_exactly_when_their_bound_exceeds_the_budget(
         assert over
     else:
         assert not over
+
+
+def test_a_check_over_a_too_large_context_fails_with_the_cost_error() -> None:
+    import clove
+
+    db = clove.open()
+    db.write_schema(
+        """
+        definition user {}
+        caveat repeated(xs list<int>, s string) { xs.map(a, s + s + s + s).size() > 0 }
+        definition document {
+            relation viewer: user with repeated
+            permission view = viewer
+        }
+        """
+    )
+    db.write_relationships(["document:d#viewer@user:u[repeated]"])
+    small = {"xs": [1, 2], "s": "abc"}
+    assert db.check("document:d", "view", "user:u", context=small)
+    large = {"xs": list(range(1000)), "s": "x" * 1_000_000}
+    with pytest.raises(CaveatCostExceededError, match="caveat `repeated`"):
+        db.check("document:d", "view", "user:u", context=large)
+    db.close()

@@ -250,7 +250,8 @@ def _membership(draw: st.DrawFn, kinds: _Kinds, depth: int) -> str:
 def _quantifier(draw: st.DrawFn, kinds: _Kinds, depth: int) -> str:
     kind = _list_kind(draw, kinds)
     element = kind[5:-1]
-    variable = draw(st.sampled_from(["x", "y"]))
+    # A name of its own at each depth: CEL lets an inner macro shadow an outer variable.
+    variable = f"v{depth}"
     inner = {**kinds, element: [variable]}
     macro = draw(st.sampled_from(["all", "exists", "exists_one"]))
     body = _term(draw, "bool", inner, depth)
@@ -526,7 +527,12 @@ def objects(schema: Schema) -> list[tuple[str, str]]:
 
 @st.composite
 def relationships(
-    draw: st.DrawFn, schema: Schema, *, acyclic: bool = False, max_size: int = 25
+    draw: st.DrawFn,
+    schema: Schema,
+    *,
+    acyclic: bool = False,
+    min_size: int = 0,
+    max_size: int = 25,
 ) -> list[str]:
     """Relationship strings the schema allows, over the ids of ``OBJECT_IDS``.
 
@@ -552,7 +558,15 @@ def relationships(
                         choices.append((definition.name, rid, relation.name, allowed, sid))
     if not choices:
         return []
-    picked = draw(st.lists(st.sampled_from(choices), max_size=max_size, unique_by=_key))
+    distinct = len({_key(choice) for choice in choices})
+    picked = draw(
+        st.lists(
+            st.sampled_from(choices),
+            min_size=min(min_size, distinct),
+            max_size=max_size,
+            unique_by=_key,
+        )
+    )
     texts = []
     for rtype, rid, relation, allowed, sid in picked:
         text = f"{rtype}:{rid}#{relation}@{allowed.type}:{sid}"
