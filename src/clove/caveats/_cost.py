@@ -22,7 +22,7 @@ import datetime
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, final
+from typing import Final, NamedTuple, final
 
 from clove.errors import CloveInternalError
 
@@ -41,12 +41,10 @@ _SCALAR_TEXT: Final = 40
 # --- sizes ---------------------------------------------------------------------------
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class Size:
+class Size(NamedTuple):
     """What a value can be, as far as cost goes: ``length`` bytes of a string or bytes,
     items of a list or map (1 for other values), the largest ``element`` (list items, map
-    values) and ``key`` (map keys)."""
+    values) and ``key`` (map keys). A tuple: the walk builds many, and compares them."""
 
     length: int
     element: Size | None = None
