@@ -2,8 +2,10 @@
 ``lookup_subjects`` give the same answers, on the memory and SQLite backends; random
 relationship text parses or fails only with a RelationshipSyntaxError.
 
-The data is acyclic (a relationship's subject always ranks below its resource), so no answer
-depends on a cycle; cyclic schemas and data belong to the engine's own properties.
+The worlds are acyclic (a relationship's subject always ranks below its resource), so no answer
+depends on a cycle. Cyclic ones (``schemas(cycles=True)`` with ``relationships(schema)``) agree
+too, but some take minutes: lookup_subjects is exponential on cyclic data (issue 9, item 2);
+they join this module when the engine evaluates cycles in polynomial time.
 """
 
 from __future__ import annotations
