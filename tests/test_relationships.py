@@ -87,3 +87,9 @@ def test_short_caveat_names_are_accepted() -> None:
 def test_errors_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(RelationshipSyntaxError, match=message):
         parse_relationship(text)
+
+
+def test_a_caveat_context_nested_too_deeply_is_a_syntax_error() -> None:
+    text = 'doc:a#viewer@user:b[c:{"a":' + "[" * 5000 + "]" * 5000 + "}]"
+    with pytest.raises(RelationshipSyntaxError, match="nested too deeply"):
+        parse_relationship(text)

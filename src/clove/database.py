@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from clove.caveats import DEFAULT_MAX_COST
 from clove.consistency import Consistency, decode_token, encode_token
 from clove.engine.budget import Budget
 from clove.engine.check import check as run_check
@@ -123,6 +124,7 @@ def open(
     gc_window: timedelta = DEFAULT_GC_WINDOW,
     gc_interval: timedelta | None = None,
     max_depth: int | None = None,
+    max_caveat_cost: int = DEFAULT_MAX_COST,
 ) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
     or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema).
@@ -140,6 +142,8 @@ def open(
     ``max_depth`` bounds how many nested steps one check or lookup may take (a chain of
     groups in groups, of folders in folders); deeper ones raise MaxDepthExceededError. None,
     the default, evaluates data of any depth; servers bound it, as SpiceDB bounds dispatch.
+    ``max_caveat_cost`` bounds one caveat evaluation, estimated from its expression and the
+    sizes of its context before it runs; dearer ones raise CaveatCostExceededError.
     """
     store = _open_store(url, replicas, migrate=migrate, gc_window=gc_window)
     return Database(
@@ -148,6 +152,7 @@ def open(
         max_replica_lag=max_replica_lag,
         gc_interval=gc_interval,
         max_depth=max_depth,
+        max_caveat_cost=max_caveat_cost,
     )
 
 
@@ -240,11 +245,16 @@ class Database:
         max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
         gc_interval: timedelta | None = None,
         max_depth: int | None = None,
+        max_caveat_cost: int = DEFAULT_MAX_COST,
     ) -> None:
         if max_depth is not None and max_depth < 1:
             store.close()
             raise InvalidInputError(f"max_depth must be a positive integer, not {max_depth}")
+        if max_caveat_cost < 1:
+            store.close()
+            raise InvalidInputError(f"max_caveat_cost must be positive, not {max_caveat_cost}")
         self._max_depth = max_depth
+        self._max_caveat_cost = max_caveat_cost
         self._store = store
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
         self._collector_stop = threading.Event()
@@ -375,7 +385,11 @@ class Database:
         if cached is not None and cached[1] == record.revision:
             types = cached[2]
         else:
-            types = TypeSystem(parse_stored_schema(record.text), max_depth=self._max_depth)
+            types = TypeSystem(
+                parse_stored_schema(record.text),
+                max_depth=self._max_depth,
+                max_caveat_cost=self._max_caveat_cost,
+            )
         self._types = (reader.revision, record.revision, types)
         return types
 
@@ -413,7 +427,7 @@ class Database:
         The text is stored as written (``read_schema`` returns it unchanged).
         """
         schema = parse_schema_text(text, syntax)
-        types = TypeSystem(schema, max_depth=self._max_depth)
+        types = TypeSystem(schema, max_depth=self._max_depth, max_caveat_cost=self._max_caveat_cost)
         head = self._store.reader(self._fresh_head())
         old = head.schema()
         # OpenFGA keeps data across model changes and ignores what the model no longer allows.

@@ -207,6 +207,8 @@ def _parse_context(rest: str, text: str) -> tuple[dict[str, Any], str]:
     except json.JSONDecodeError as error:
         message = f"caveat context is not valid JSON ({error.msg})"
         raise RelationshipSyntaxError(message, text=text) from None
+    except RecursionError:
+        raise RelationshipSyntaxError("caveat context is nested too deeply", text=text) from None
     if not isinstance(loaded, dict):
         raise RelationshipSyntaxError("caveat context must be a JSON object", text=text)
     if not rest[end:].startswith("]"):

@@ -186,3 +186,29 @@ def test_a_check_over_a_too_large_context_fails_with_the_cost_error() -> None:
     with pytest.raises(CaveatCostExceededError, match="caveat `repeated`"):
         db.check("document:d", "view", "user:u", context=large)
     db.close()
+
+
+def test_the_database_takes_its_caveat_budget_from_open() -> None:
+    import clove
+
+    schema = """
+        definition user {}
+        caveat repeated(xs list<int>, s string) { xs.map(a, s + s + s + s).size() > 0 }
+        definition document {
+            relation viewer: user with repeated
+            permission view = viewer
+        }
+    """
+    context = {"xs": list(range(100)), "s": "x" * 100}
+    for budget, allowed in ((DEFAULT_MAX_COST, True), (50, False)):
+        db = clove.open(max_caveat_cost=budget)
+        db.write_schema(schema)
+        db.write_relationships(["document:d#viewer@user:u[repeated]"])
+        if allowed:
+            assert db.check("document:d", "view", "user:u", context=context)
+        else:
+            with pytest.raises(CaveatCostExceededError):
+                db.check("document:d", "view", "user:u", context=context)
+        db.close()
+    with pytest.raises(clove.InvalidInputError, match="max_caveat_cost"):
+        clove.open(max_caveat_cost=0)

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from clove.caveats import CompiledCaveat, compile_caveat
+from clove.caveats import DEFAULT_MAX_COST, CompiledCaveat, compile_caveat
 from clove.errors import CloveInternalError, RelationshipTypeError, UnknownTypeError
 from clove.relationships import WILDCARD, Relationship
 from clove.schema import ir
@@ -27,8 +27,15 @@ class ArrowEntry:
 class TypeSystem:
     """The schema as the engine uses it; built once per schema revision."""
 
-    def __init__(self, schema: ir.Schema, *, max_depth: int | None = None) -> None:
-        """``max_depth`` bounds the nested steps of one check or lookup (None: unbounded)."""
+    def __init__(
+        self,
+        schema: ir.Schema,
+        *,
+        max_depth: int | None = None,
+        max_caveat_cost: int = DEFAULT_MAX_COST,
+    ) -> None:
+        """``max_depth`` bounds the nested steps of one check or lookup (None: unbounded);
+        ``max_caveat_cost`` the cost of one caveat evaluation (see ``CompiledCaveat.cost``)."""
         if max_depth is not None and max_depth < 1:
             raise ValueError(f"max_depth must be positive, not {max_depth}")
         self.schema = schema
@@ -50,7 +57,8 @@ class TypeSystem:
                 table[permission.name] = permission
             self.members[definition.name] = table
         self.caveats: dict[str, CompiledCaveat] = {
-            caveat.name: compile_caveat(caveat) for caveat in schema.caveats
+            caveat.name: compile_caveat(caveat, max_cost=max_caveat_cost)
+            for caveat in schema.caveats
         }
         self.direct_kinds: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
         self.wildcard_types: dict[tuple[str, str], frozenset[str]] = {}

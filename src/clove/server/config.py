@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clove.caveats import DEFAULT_MAX_COST
 from clove.errors import InvalidInputError
 from clove.server.gate import ClientKey
 from clove.server.limits import Limits
@@ -83,6 +84,10 @@ SETTINGS: tuple[Setting, ...] = (
             help="requests a client may make at once (token bucket size)"),
     Setting(name="concurrency", parse=_positive_int, default=_DEFAULTS.concurrency, metavar="N",
             help="requests of one client that may run at the same time, across all workers"),
+    Setting(name="max_caveat_cost", parse=_positive_int, default=DEFAULT_MAX_COST,
+            metavar="UNITS",
+            help="largest estimated cost of one caveat evaluation (from its CEL and the sizes of "
+                 "its context; about 10-40 ns a unit); dearer ones fail with INVALID_ARGUMENT"),
     Setting(name="cost_rate", parse=_positive_float, default=_DEFAULTS.cost_rate, metavar="STEPS",
             help="evaluation steps per second each client may use across all workers (its CPU "
                  "quota; a worker takes a few hundred thousand a second): a client past it is "
@@ -138,6 +143,7 @@ class ServeConfig:
     limits: Limits
     gc_window: float
     gc_interval: float | None
+    max_caveat_cost: int
     threads: int
     read_timeout: float
     max_connections_per_peer: int
@@ -278,6 +284,7 @@ def build(values: Mapping[str, Any]) -> ServeConfig:
         ),
         gc_window=values["gc_window"],
         gc_interval=values["gc_interval"],
+        max_caveat_cost=values["max_caveat_cost"],
         threads=values["threads"],
         read_timeout=values["read_timeout"],
         max_connections_per_peer=values["max_connections_per_peer"],

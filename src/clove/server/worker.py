@@ -67,6 +67,7 @@ def run_worker(
     database = clove.open(
         config.db,
         max_depth=config.limits.max_depth,
+        max_caveat_cost=config.max_caveat_cost,
         gc_window=timedelta(seconds=config.gc_window),
         # One collector is enough: the first worker's.
         gc_interval=(
