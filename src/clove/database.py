@@ -692,7 +692,10 @@ class Database:
             limit=limit,
             budget=spend,
         )
-        results = [ResourceResult(rid, *_permissionship(outcome)) for rid, outcome in found]
+        results = []
+        for rid, outcome in found:
+            spend.spend()
+            results.append(ResourceResult(rid, *_permissionship(outcome)))
         return results
 
     def lookup_subjects(
@@ -727,6 +730,7 @@ class Database:
         )
         results: list[SubjectResult] = []
         for subject_id, outcome in found.concrete.items():
+            spend.spend()  # a large answer is work to build too
             if outcome is not False:
                 permissionship, missing = _permissionship(outcome)
                 results.append(SubjectResult(subject_id, permissionship, missing_context=missing))

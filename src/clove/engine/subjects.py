@@ -254,6 +254,7 @@ class SubjectFinder(Traversal[SubjectSet]):
                 nested = self.members(rel.subject_type, rel.subject_id, rel.subject_relation)
                 if nested.concrete or nested.wildcard is not None:
                     result.union(nested.under(self._caveats.outcome(rel)))
+                    self._budget.spend(1 + len(nested.concrete))  # a union costs its size
         return result
 
     def _expression(
@@ -307,6 +308,7 @@ class SubjectFinder(Traversal[SubjectSet]):
                 result = result.intersect(found)
             else:
                 result.union(found)
+            self._budget.spend(1 + len(found.concrete))
         return result if result is not None else SubjectSet()
 
 
