@@ -132,9 +132,12 @@ def test_a_deadline_stops_the_walk_within_a_few_steps(question: str) -> None:
 def test_a_step_allowance_stops_the_walk() -> None:
     types, inner = _wide()
     reader = TrippingReader(inner, 0, lambda: None)
+    budget = Budget(max_steps=100)
     with pytest.raises(ResourceExhaustedError, match="more than 100 evaluation steps"):
-        QUESTIONS["check"](types, reader, Budget(max_steps=100))  # type: ignore[arg-type]
-    assert reader.reads <= READS_PER_STEP * (100 + CHECK_EVERY)
+        QUESTIONS["check"](types, reader, budget)  # type: ignore[arg-type]
+    assert budget.spent == 101  # exact: the step past the allowance is the last
+    with pytest.raises(clove.InvalidInputError, match="max_steps must be"):
+        Budget(max_steps=-1)
 
 
 def test_every_question_of_the_database_takes_a_timeout_or_a_budget() -> None:
@@ -161,5 +164,6 @@ def test_every_question_of_the_database_takes_a_timeout_or_a_budget() -> None:
         assert budget.spent > 0, name
         with pytest.raises(clove.InvalidInputError, match="not both"):
             call(timeout=1, budget=Budget())
-        with pytest.raises(clove.InvalidInputError, match="timeout must be"):
-            call(timeout=-1)
+        for bad in (-1, float("nan"), "1", True):
+            with pytest.raises(clove.InvalidInputError, match="timeout must be"):
+                call(timeout=bad)

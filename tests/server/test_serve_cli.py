@@ -35,6 +35,8 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         (["--grpc-addr", "nowhere"], {}, "is not HOST:PORT"),
         (["--db", "ftp://x"], {}, "unsupported database URL"),
         (["--http-addr", "127.0.0.1:50051"], {}, "--grpc-addr and --http-addr are both"),
+        ([], {"CLOVE_COST_RATE": "-1"}, "bad value for --cost-rate: -1 is not a positive number"),
+        ([], {"CLOVE_MAX_CAVEAT_COST": "0"}, "bad value for --max-caveat-cost"),
     ],
 )
 def test_configuration_errors_are_one_line(
@@ -55,6 +57,12 @@ def test_configuration_errors_are_one_line(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ")
+
+
+def test_bad_flag_values_name_the_kind_of_value_wanted(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--cost-rate", "nan"])
+    assert "invalid positive number value: 'nan'" in capsys.readouterr().err
 
 
 def test_flags_beat_environment_beat_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,8 +50,14 @@ class Budget:
     ) -> None:
         """``on_check`` is called at every check with the steps spent since the last one: a
         server charges them to the client and may pause the request there (fair sharing)."""
-        if timeout is not None and not timeout >= 0:  # negative or NaN
-            raise InvalidInputError(f"timeout must be a number of seconds >= 0, not {timeout}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+        ):  # not a number, negative or NaN
+            raise InvalidInputError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        if max_steps is not None and (
+            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0
+        ):
+            raise InvalidInputError(f"max_steps must be a whole number >= 0, not {max_steps!r}")
         self._clock = clock
         self._deadline = None if timeout is None else clock() + timeout
         self._cancelled = cancelled
@@ -83,6 +89,8 @@ class Budget:
         self.spent += steps
         if self.spent >= self._next_check:
             self._next_check = self.spent + CHECK_EVERY
+            if self._max_steps is not None:  # the allowance is exact, not every few steps
+                self._next_check = min(self._next_check, self._max_steps + 1)
             self.check()
 
     def check(self) -> None:

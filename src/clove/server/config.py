@@ -52,9 +52,14 @@ def _positive_int(text: str) -> int:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if value <= 0:
+    if not value > 0 or value == float("inf"):  # NaN and infinity too
         raise ValueError(f"{text} is not a positive number")
     return value
+
+
+# argparse names the type in its message: "invalid positive integer value: '0'".
+_positive_int.__name__ = "positive integer"
+_positive_float.__name__ = "positive number"
 
 
 _DEFAULTS = Limits()

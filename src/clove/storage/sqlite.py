@@ -23,6 +23,7 @@ a read-only file system, or in a directory that grants no one write permission a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import stat
@@ -74,6 +75,10 @@ __all__ = ["SqliteReader", "SqliteStore", "migration_status"]
 
 # How many rows ``query`` fetches per statement; no statement stays open between pages.
 _PAGE_SIZE = 500
+
+# Past this size the WAL is started over after a commit (see ``_keep_wal_small``).
+_WAL_RESTART_BYTES = 64 * 1024 * 1024
+_logger = logging.getLogger(__name__)
 
 # Schema migrations, applied in order on open; ``PRAGMA user_version`` counts those applied.
 # Append new steps; never edit a released one.
@@ -485,33 +490,55 @@ class SqliteStore:
     ) -> int:
         now_micros = _now_micros() if now is None else _micros(now)
         since = time.monotonic()
-        with self._write_lock, self._transaction() as connection:
-            revision: int = connection.execute(_HEAD_SQL).fetchone()[0] + 1
-            for precondition in preconditions:
-                _check_precondition(connection, precondition, now_micros)
-            for filter in delete_filters:
-                conditions, params = _filter_sql(filter)
-                where = " AND ".join(
-                    [
-                        f"deleted_revision = {_LIVE}",
-                        "(expiration IS NULL OR expiration > ?)",
-                        *conditions,
-                    ]
-                )
-                sql = f"UPDATE {_table_for(filter)} SET deleted_revision = ? WHERE {where}"
-                connection.execute(sql, (revision, now_micros, *params))
-            _apply_updates(connection, updates, revision, now_micros)
-            if schema_text is not None:
+        with self._write_lock:
+            with self._transaction() as connection:
+                revision: int = connection.execute(_HEAD_SQL).fetchone()[0] + 1
+                for precondition in preconditions:
+                    _check_precondition(connection, precondition, now_micros)
+                for filter in delete_filters:
+                    conditions, params = _filter_sql(filter)
+                    where = " AND ".join(
+                        [
+                            f"deleted_revision = {_LIVE}",
+                            "(expiration IS NULL OR expiration > ?)",
+                            *conditions,
+                        ]
+                    )
+                    sql = f"UPDATE {_table_for(filter)} SET deleted_revision = ? WHERE {where}"
+                    connection.execute(sql, (revision, now_micros, *params))
+                _apply_updates(connection, updates, revision, now_micros)
+                if schema_text is not None:
+                    connection.execute(
+                        "INSERT INTO schemas (revision, text) VALUES (?, ?)",
+                        (revision, schema_text),
+                    )
                 connection.execute(
-                    "INSERT INTO schemas (revision, text) VALUES (?, ?)", (revision, schema_text)
+                    "INSERT INTO revisions (revision, committed_at) VALUES (?, ?)",
+                    (revision, _now_micros()),
                 )
-            connection.execute(
-                "INSERT INTO revisions (revision, committed_at) VALUES (?, ?)",
-                (revision, _now_micros()),
-            )
+            self._keep_wal_small(connection)
         self._known_head = max(self._known_head, revision)
         self._guard.saw_head(revision, since)
         return revision
+
+    def _keep_wal_small(self, connection: sqlite3.Connection) -> None:
+        """Start the WAL over once it passes ``_WAL_RESTART_BYTES`` (called after a commit).
+
+        SQLite's automatic checkpoints copy the WAL into the database but can never start it
+        over while readers keep arriving (each new reader may need its last frames), so under
+        steady reads and writes it grows without bound, and every read slows with it. A
+        RESTART checkpoint waits (up to the busy timeout) for the readers of old frames to
+        finish; new readers read the database file meanwhile, so none is blocked for long.
+        """
+        try:
+            size = os.path.getsize(self._path + "-wal")
+        except OSError:
+            return
+        if size > _WAL_RESTART_BYTES:
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as error:  # the commit stands; the next one tries again
+                _logger.warning("could not restart the WAL of %s: %s", self._path, error)
 
     def changed_sets(self, after: int, upto: int) -> set[tuple[str, str, str]] | None:
         """The sets written or deleted at revisions in ``(after, upto]`` (a ``ChangeFeed``).
