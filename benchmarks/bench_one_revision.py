@@ -16,6 +16,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -26,8 +27,13 @@ from concurrency.toggling import Tally, load, race_threads, reader_process, writ
 POSTGRES = "postgresql://127.0.0.1:5432/test"
 
 
+# History older than this is collected every tenth of it: a long run toggles a few sets
+# hundreds of thousands of times, and reads would otherwise slow with their history.
+GC_WINDOW = timedelta(seconds=20)
+
+
 def _threads(url: str, questions: int, readers: int) -> tuple[Tally, int]:
-    writer_db = clove.open(url)
+    writer_db = clove.open(url, gc_window=GC_WINDOW, gc_interval=GC_WINDOW / 10)
     reader_db = clove.open(url) if url != "memory" else writer_db
     try:
         load(writer_db)
@@ -49,7 +55,8 @@ def _processes(url: str, questions: int, processes: int) -> tuple[Tally, int]:
     spawn = multiprocessing.get_context("spawn")
     stop = spawn.Event()
     writes = spawn.Value("q", 0)
-    writer = spawn.Process(target=writer_process, args=(url, 3, stop, writes))
+    gc_seconds = GC_WINDOW.total_seconds() / 10
+    writer = spawn.Process(target=writer_process, args=(url, 3, stop, writes, gc_seconds))
     writer.start()
     try:
         per = questions // (processes * 2)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
 
@@ -251,9 +252,21 @@ def reader_process(url: str, questions: int, seed: int, threads: int) -> tuple[i
         db.close()
 
 
-def writer_process(url: str, seed: int, stop: EventType, writes: Synchronized[int]) -> None:
-    """Toggle documents through a handle of its own until ``stop`` is set."""
-    db = clove.open(url)
+def writer_process(
+    url: str, seed: int, stop: EventType, writes: Synchronized[int], gc_seconds: float = 0.0
+) -> None:
+    """Toggle documents through a handle of its own until ``stop`` is set.
+
+    ``gc_seconds`` > 0 collects history older than ten times that, that often (long runs
+    would otherwise read ever longer histories of the same few sets).
+    """
+    gc = {}
+    if gc_seconds > 0:
+        gc = {
+            "gc_window": timedelta(seconds=10 * gc_seconds),
+            "gc_interval": timedelta(seconds=gc_seconds),
+        }
+    db = clove.open(url, **gc)
     try:
         writes.value = write_until(db, stop, seed)
     finally:
