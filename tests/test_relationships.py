@@ -91,5 +91,8 @@ def test_errors_say_what_is_wrong(text: str, message: str) -> None:
 
 def test_a_caveat_context_nested_too_deeply_is_a_syntax_error() -> None:
     text = 'doc:a#viewer@user:b[c:{"a":' + "[" * 5000 + "]" * 5000 + "}]"
-    with pytest.raises(RelationshipSyntaxError, match="nested too deeply"):
+    with pytest.raises(RelationshipSyntaxError, match="nested more than 100 levels deep"):
         parse_relationship(text)
+    # Strings are skipped, and a hundred levels still parse.
+    deep = '{"a":' * 99 + '"[[[[{{{{"' + "}" * 99
+    assert parse_relationship(f"doc:a#viewer@user:b[c:{deep}]").caveat_context is not None

@@ -200,15 +200,46 @@ def parse_plain_key(text: str) -> tuple[str, str, str, str, str, str] | None:
     return (rtype, rid, rel, stype, sid, srel)
 
 
+# Deeper JSON would only ever be refused later (caveat contexts stop at 100 levels), and
+# the JSON decoder recurses once per level.
+MAX_CONTEXT_NESTING = 100
+
+
+def _nesting(text: str) -> int:
+    """The deepest ``[``/``{`` nesting in ``text``, strings skipped (stops past the limit)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_CONTEXT_NESTING:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def _parse_context(rest: str, text: str) -> tuple[dict[str, Any], str]:
     """Decode the JSON object that opens ``rest``; return it and what follows its ``]``."""
+    if _nesting(rest) > MAX_CONTEXT_NESTING:
+        message = f"caveat context is nested more than {MAX_CONTEXT_NESTING} levels deep"
+        raise RelationshipSyntaxError(message, text=text)
     try:
         loaded, end = json.JSONDecoder().raw_decode(rest)
     except json.JSONDecodeError as error:
         message = f"caveat context is not valid JSON ({error.msg})"
         raise RelationshipSyntaxError(message, text=text) from None
-    except RecursionError:
-        raise RelationshipSyntaxError("caveat context is nested too deeply", text=text) from None
     if not isinstance(loaded, dict):
         raise RelationshipSyntaxError("caveat context must be a JSON object", text=text)
     if not rest[end:].startswith("]"):

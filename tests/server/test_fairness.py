@@ -132,7 +132,7 @@ def _touch(
 
 @pytest.fixture(scope="module")
 def quota_server() -> Iterator[Server]:
-    extra = ("--cost-rate", "100", "--cost-burst", "3000", "--max-batch", "1000")
+    extra = ("--cost-rate", "100", "--cost-burst", "6000", "--max-batch", "1000")
     with running_server("memory", extra=extra) as running:
         client = running.client()
         client.WriteSchema(WriteSchemaRequest(schema=SCHEMA))
@@ -156,7 +156,7 @@ def test_a_client_past_its_step_quota_is_stopped_and_refused_while_others_are_se
         subject_object_type="user",
     )
     codes = []
-    for _ in range(4):  # each lookup takes ~1,800 steps; the bucket holds 3,000
+    for _ in range(4):  # each lookup takes ~4,500 steps (answers included); the bucket 6,000
         try:
             list(alice.LookupSubjects(lookup, timeout=30))
             codes.append("OK")
