@@ -10,4 +10,4 @@ evaluates them over request and relationship context, with SpiceDB's semantics.
 
 from clove.caveats._compile import DEFAULT_MAX_COST, CompiledCaveat, compile_caveat
 
-__all__ = ["CompiledCaveat", "DEFAULT_MAX_COST", "compile_caveat"]
+__all__ = ["DEFAULT_MAX_COST", "CompiledCaveat", "compile_caveat"]
