@@ -14,7 +14,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from clove.caveats import DEFAULT_MAX_COST
 from clove.consistency import Consistency, decode_token, encode_token
 from clove.engine.budget import Budget
 from clove.engine.check import check as run_check
@@ -25,7 +24,7 @@ from clove.engine.outcome import Outcome
 from clove.engine.resources import lookup_resources as run_lookup_resources
 from clove.engine.restricted_reader import TypeRestrictedReader
 from clove.engine.subjects import lookup_subjects as run_lookup_subjects
-from clove.engine.typesystem import TypeSystem
+from clove.engine.typesystem import DEFAULT_MAX_CAVEAT_COST, TypeSystem
 from clove.errors import (
     CloveError,
     InvalidInputError,
@@ -124,7 +123,7 @@ def open(
     gc_window: timedelta = DEFAULT_GC_WINDOW,
     gc_interval: timedelta | None = None,
     max_depth: int | None = None,
-    max_caveat_cost: int = DEFAULT_MAX_COST,
+    max_caveat_cost: int = DEFAULT_MAX_CAVEAT_COST,
 ) -> Database:
     """Open a database: ``"memory"``, ``"sqlite:///path/to/file.db"`` (or a plain file path),
     or ``"postgresql://user@host/db"`` (``?schema=NAME`` picks the PostgreSQL schema).
@@ -245,7 +244,7 @@ class Database:
         max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG,
         gc_interval: timedelta | None = None,
         max_depth: int | None = None,
-        max_caveat_cost: int = DEFAULT_MAX_COST,
+        max_caveat_cost: int = DEFAULT_MAX_CAVEAT_COST,
     ) -> None:
         if max_depth is not None and max_depth < 1:
             store.close()

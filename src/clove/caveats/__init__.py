@@ -8,6 +8,6 @@ evaluates them over request and relationship context, with SpiceDB's semantics.
     compiled.evaluate(values)   # True, False, or frozenset of missing parameter names
 """
 
-from clove.caveats._compile import DEFAULT_MAX_COST, CompiledCaveat, compile_caveat
+from clove.caveats._compile import CompiledCaveat, compile_caveat
 
-__all__ = ["DEFAULT_MAX_COST", "CompiledCaveat", "compile_caveat"]
+__all__ = ["CompiledCaveat", "compile_caveat"]

@@ -6,12 +6,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from clove.caveats import DEFAULT_MAX_COST, CompiledCaveat, compile_caveat
+from clove.caveats import CompiledCaveat, compile_caveat
+from clove.caveats._compile import DEFAULT_MAX_COST
 from clove.errors import CloveInternalError, RelationshipTypeError, UnknownTypeError
 from clove.relationships import WILDCARD, Relationship
 from clove.schema import ir
 from clove.schema.ir import ELLIPSIS
 
+# The default bound on one caveat evaluation's estimated cost (see ``CompiledCaveat.cost``).
+DEFAULT_MAX_CAVEAT_COST = DEFAULT_MAX_COST
 OPENFGA_RESOLUTION_LIMIT = 25
 
 
@@ -32,7 +35,7 @@ class TypeSystem:
         schema: ir.Schema,
         *,
         max_depth: int | None = None,
-        max_caveat_cost: int = DEFAULT_MAX_COST,
+        max_caveat_cost: int = DEFAULT_MAX_CAVEAT_COST,
     ) -> None:
         """``max_depth`` bounds the nested steps of one check or lookup (None: unbounded);
         ``max_caveat_cost`` the cost of one caveat evaluation (see ``CompiledCaveat.cost``)."""

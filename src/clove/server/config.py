@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clove.caveats import DEFAULT_MAX_COST
+from clove.engine.typesystem import DEFAULT_MAX_CAVEAT_COST
 from clove.errors import InvalidInputError
 from clove.server.gate import ClientKey
 from clove.server.limits import Limits
@@ -89,7 +89,7 @@ SETTINGS: tuple[Setting, ...] = (
             help="requests a client may make at once (token bucket size)"),
     Setting(name="concurrency", parse=_positive_int, default=_DEFAULTS.concurrency, metavar="N",
             help="requests of one client that may run at the same time, across all workers"),
-    Setting(name="max_caveat_cost", parse=_positive_int, default=DEFAULT_MAX_COST,
+    Setting(name="max_caveat_cost", parse=_positive_int, default=DEFAULT_MAX_CAVEAT_COST,
             metavar="UNITS",
             help="largest estimated cost of one caveat evaluation (from its CEL and the sizes of "
                  "its context; about 10-40 ns a unit); dearer ones fail with INVALID_ARGUMENT"),
