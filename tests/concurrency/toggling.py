@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -185,35 +185,34 @@ def fast_thread_switching() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def race_threads(
-    reader_db: Database,
-    writer_db: Database,
-    *,
+def race(
     readers: int,
-    questions: int,
-    seed: int,
+    read: Callable[[int], Tally],
+    write: Callable[[threading.Event], int] | None = None,
 ) -> tuple[Tally, int]:
-    """Readers on one handle (one shared read cache) race one writer; (tally, writes)."""
+    """``read(n)`` on ``readers`` threads while ``write(stop)`` runs on one more, until the
+    readers are done; (their tallies summed, the writes made). A thread's error is raised."""
     stop = threading.Event()
     writes: list[int] = []
     tallies: list[Tally] = []
     failures: list[BaseException] = []
 
-    def read(number: int) -> None:
+    def reader(number: int) -> None:
         try:
-            tallies.append(ask(reader_db, random.Random(seed * 1000 + number), questions))
+            tallies.append(read(number))
         except BaseException as error:
             failures.append(error)
 
-    writer = threading.Thread(target=lambda: writes.append(write_until(writer_db, stop, seed)))
-    threads = [threading.Thread(target=read, args=(n,)) for n in range(readers)]
-    with fast_thread_switching():
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(readers)]
+    writer = None if write is None else threading.Thread(target=lambda: writes.append(write(stop)))
+    if writer is not None:
         writer.start()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        stop.set()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    if writer is not None:
         writer.join()
     if failures:
         raise failures[0]
@@ -223,30 +222,29 @@ def race_threads(
     return total, writes[0] if writes else 0
 
 
+def race_threads(
+    reader_db: Database,
+    writer_db: Database,
+    *,
+    readers: int,
+    questions: int,
+    seed: int,
+) -> tuple[Tally, int]:
+    """Readers on one handle (one shared read cache) race one writer; (tally, writes)."""
+    with fast_thread_switching():
+        return race(
+            readers,
+            lambda n: ask(reader_db, random.Random(seed * 1000 + n), questions),
+            lambda stop: write_until(writer_db, stop, seed),
+        )
+
+
 def reader_process(url: str, questions: int, seed: int, threads: int) -> tuple[int, int, list[str]]:
     """A process of readers on its own handle: (questions, false allows, examples)."""
     db = clove.open(url)
     try:
-        tallies: list[Tally] = []
-        failures: list[BaseException] = []
-
-        def read(number: int) -> None:
-            try:
-                tallies.append(ask(db, random.Random(seed * 1000 + number), questions))
-            except BaseException as error:
-                failures.append(error)
-
-        workers = [threading.Thread(target=read, args=(n,)) for n in range(threads)]
         with fast_thread_switching():
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
-        if failures:
-            raise failures[0]
-        total = Tally()
-        for tally in tallies:
-            total.add(tally)
+            total, _ = race(threads, lambda n: ask(db, random.Random(seed * 1000 + n), questions))
         return total.questions, total.false_allows, total.examples
     finally:
         db.close()

@@ -30,6 +30,7 @@ from authzed.api.v1 import (
 )
 from authzed.api.v1 import Relationship as RelationshipMessage
 
+from concurrency import toggling
 from concurrency.toggling import DOCUMENTS, SCHEMA, USERS, Tally, fixed, toggled
 
 NO = CheckPermissionResponse.PERMISSIONSHIP_NO_PERMISSION
@@ -169,33 +170,9 @@ def race(
     new_client: Callable[[], Client], *, readers: int, questions: int, seed: int
 ) -> tuple[Tally, int]:
     """Readers, each on a connection of its own, race one writer; (tally, writes)."""
-    setup = new_client()
-    tokens = [load(setup)]
-    stop = threading.Event()
-    writes: list[int] = []
-    tallies: list[Tally] = []
-    failures: list[BaseException] = []
-
-    def read(number: int) -> None:
-        try:
-            tallies.append(ask(new_client(), random.Random(seed * 100 + number), questions, tokens))
-        except BaseException as error:
-            failures.append(error)
-
-    writer = threading.Thread(
-        target=lambda: writes.append(write_until(new_client(), stop, seed, tokens))
+    tokens = [load(new_client())]
+    return toggling.race(
+        readers,
+        lambda n: ask(new_client(), random.Random(seed * 100 + n), questions, tokens),
+        lambda stop: write_until(new_client(), stop, seed, tokens),
     )
-    threads = [threading.Thread(target=read, args=(n,)) for n in range(readers)]
-    writer.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stop.set()
-    writer.join()
-    if failures:
-        raise failures[0]
-    total = Tally()
-    for tally in tallies:
-        total.add(tally)
-    return total, writes[0] if writes else 0
