@@ -95,15 +95,19 @@ def _p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def test_a_flooding_client_does_not_slow_down_another(server: Server) -> None:
+def _phases(
+    server: Server, *, samples: int, threads: int, kind: str, settle: float, tail: float
+) -> tuple[list[float], list[float], list[dict[str, int]]]:
+    """Three rounds of the victim's latencies, quiet then beside a flooder of ``kind``:
+    (quiet samples, loaded samples, the flooder's counts per round)."""
     victim = server.client("bob")
     _sample(victim, 20)  # warm up connection and caches
     quiet: list[float] = []
-    flooded: list[float] = []
-    refused = answered = 0
+    loaded: list[float] = []
+    rounds = []
     for _ in range(3):
-        quiet += _sample(victim, SAMPLES_PER_PHASE)
-        duration = SAMPLES_PER_PHASE * 1.5 / FLOODER_RATE + 1.0
+        quiet += _sample(victim, samples)
+        duration = samples * 1.5 / FLOODER_RATE + tail
         flooder = subprocess.Popen(
             [
                 sys.executable,
@@ -111,18 +115,28 @@ def test_a_flooding_client_does_not_slow_down_another(server: Server) -> None:
                 server.address,
                 KEYS["alice"],
                 str(duration),
-                "8",
+                str(threads),
+                kind,
             ],
             stdout=subprocess.PIPE,
             env=serve_environment(),
         )
-        time.sleep(0.5)  # let the flood build up
-        flooded += _sample(victim, SAMPLES_PER_PHASE)
-        out, _ = flooder.communicate(timeout=60)
+        time.sleep(settle)  # let the flood build up
+        loaded += _sample(victim, samples)
+        out, _ = flooder.communicate(timeout=120)
         counts = json.loads(out)
-        refused += counts["refused"]
-        answered += counts["answered"]
         assert counts["failed"] == 0
+        rounds.append(counts)
+    return quiet, loaded, rounds
+
+
+def test_a_flooding_client_does_not_slow_down_another(server: Server) -> None:
+    quiet, flooded, rounds = _phases(
+        server, samples=SAMPLES_PER_PHASE, threads=8, kind="check", settle=0.5, tail=1.0
+    )
+    refused = sum(counts["refused"] for counts in rounds)
+    answered = sum(counts["answered"] for counts in rounds)
+    duration = SAMPLES_PER_PHASE * 1.5 / FLOODER_RATE + 1.0
     # Held to its bucket: one burst per phase plus the refill rate, never more.
     allowed = 3 * (FLOODER_RATE + FLOODER_RATE * duration)
     assert refused > 0, "the flooder was never refused"
@@ -165,32 +179,15 @@ def wide_server() -> Iterator[Server]:
 
 
 def test_a_client_of_expensive_requests_does_not_slow_down_another(wide_server: Server) -> None:
-    victim = wide_server.client("bob")
-    _sample(victim, 20)
-    quiet: list[float] = []
-    loaded: list[float] = []
-    answered = 0
-    for _ in range(3):
-        quiet += _sample(victim, EXPENSIVE_PHASE_SAMPLES)
-        duration = EXPENSIVE_PHASE_SAMPLES * 1.5 / FLOODER_RATE + 1.5
-        noisy = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).with_name("expensive_client.py")),
-                wide_server.address,
-                KEYS["alice"],
-                str(duration),
-                "4",
-            ],
-            stdout=subprocess.PIPE,
-            env=serve_environment(),
-        )
-        time.sleep(1.0)  # let its lookups get going
-        loaded += _sample(victim, EXPENSIVE_PHASE_SAMPLES)
-        out, _ = noisy.communicate(timeout=120)
-        counts = json.loads(out)
-        assert counts["failed"] == 0
-        answered += counts["answered"]
+    quiet, loaded, rounds = _phases(
+        wide_server,
+        samples=EXPENSIVE_PHASE_SAMPLES,
+        threads=4,
+        kind="lookup",
+        settle=1.0,  # let its lookups get going
+        tail=1.5,
+    )
+    answered = sum(counts["answered"] for counts in rounds)
     assert answered > 0, "the expensive client got no answer: it was starved, not shared with"
     assert wide_server.alive()
     quiet_p99, loaded_p99 = _p99(quiet), _p99(loaded)
