@@ -10,7 +10,9 @@ import pytest
 
 import clove
 from clove.relationships import Relationship
-from storage.postgres_server import drop_schemas, new_schema, require_postgres, url_with_schema
+from storage.postgres_server import (
+    store_url,
+)
 
 SCHEMA = """
 definition user {}
@@ -27,21 +29,12 @@ definition document {
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[clove.Database]:
-    schemas: list[str] = []
-    if request.param == "memory":
-        url = "memory"
-    elif request.param == "sqlite":
-        url = f"sqlite://{tmp_path}/contextual.db"
-    else:
-        require_postgres()
-        schemas.append(new_schema())
-        url = url_with_schema(schemas[-1])
-    database = clove.open(url)
-    database.write_schema(SCHEMA)
-    database.write_relationships(["group:eng#member@user:alice", "document:d1#viewer@user:bob"])
-    yield database
-    database.close()
-    drop_schemas(schemas)
+    with store_url(request.param, tmp_path, "contextual.db") as url:
+        database = clove.open(url)
+        database.write_schema(SCHEMA)
+        database.write_relationships(["group:eng#member@user:alice", "document:d1#viewer@user:bob"])
+        yield database
+        database.close()
 
 
 def test_check_sees_contextual_relationships_for_that_request_only(db: clove.Database) -> None:

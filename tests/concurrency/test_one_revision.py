@@ -26,7 +26,7 @@ from concurrency.toggling import (
     reader_process,
     writer_process,
 )
-from storage.postgres_server import drop_schemas, new_schema, require_postgres, url_with_schema
+from storage.postgres_server import store_url
 
 QUESTIONS_PER_THREAD = 1_500
 READERS = 4
@@ -35,15 +35,8 @@ READERS = 4
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store several handles and processes open: a SQLite file or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'race.db'}"
-        return
-    require_postgres()
-    schema = new_schema()
-    try:
-        yield url_with_schema(schema)
-    finally:
-        drop_schemas([schema])
+    with store_url(request.param, tmp_path, "race.db") as url:
+        yield url
 
 
 def _assert_none(tally: Tally, writes: int) -> None:

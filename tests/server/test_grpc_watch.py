@@ -35,7 +35,9 @@ from authzed.api.v1.watch_service_pb2 import WatchKind
 
 import clove
 from server.serve_process import Server, running_server
-from storage.postgres_server import drop_schemas, new_schema, require_postgres, url_with_schema
+from storage.postgres_server import (
+    store_url,
+)
 
 SCHEMA = """
 definition user {}
@@ -61,21 +63,16 @@ def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, str]]:
     """A two-worker server with the schema written, and its database URL."""
-    schemas: list[str] = []
-    if request.param == "sqlite":
-        url = f"sqlite://{tmp_path_factory.mktemp('watch')}/serve.db"
-    else:
-        require_postgres()
-        schemas.append(new_schema())
-        url = url_with_schema(schemas[0])
-    try:
-        # A short GC window, so that the test can garbage-collect a cursor's revision.
-        with running_server(url, workers=2, extra=("--gc-window", str(GC_WINDOW))) as server:
-            with _client(server) as client:
-                client.WriteSchema(WriteSchemaRequest(schema=SCHEMA))
-            yield server, url
-    finally:
-        drop_schemas(schemas)
+    folder = tmp_path_factory.mktemp("watch")
+    # A short GC window, so that the test can garbage-collect a cursor's revision.
+    gc_window = ("--gc-window", str(GC_WINDOW))
+    with (
+        store_url(request.param, folder, "serve.db") as url,
+        running_server(url, workers=2, extra=gc_window) as server,
+    ):
+        with _client(server) as client:
+            client.WriteSchema(WriteSchemaRequest(schema=SCHEMA))
+        yield server, url
 
 
 @contextmanager

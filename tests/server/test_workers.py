@@ -35,7 +35,9 @@ from server.serve_process import (
     serve_command,
     serve_environment,
 )
-from storage.postgres_server import drop_schemas, new_schema, require_postgres, url_with_schema
+from storage.postgres_server import (
+    store_url,
+)
 
 SCHEMA = """
 definition user {}
@@ -49,15 +51,8 @@ HAS = CheckPermissionResponse.PERMISSIONSHIP_HAS_PERMISSION
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path}/serve.db"
-        return
-    require_postgres()
-    schema = new_schema()
-    try:
-        yield url_with_schema(schema)
-    finally:
-        drop_schemas([schema])
+    with store_url(request.param, tmp_path, "serve.db") as url:
+        yield url
 
 
 def _relationship(document: str, user: str) -> Relationship:

@@ -14,6 +14,9 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -64,3 +67,21 @@ def url_with_schema(schema: str) -> str:
     """The server's URL with Clove's ``schema`` parameter, as ``clove.open`` takes it."""
     separator = "&" if "?" in DSN else "?"
     return f"{DSN}{separator}schema={schema}"
+
+
+@contextmanager
+def store_url(kind: str, folder: Path, name: str = "clove.db") -> Iterator[str]:
+    """A fresh store's URL: ``memory``, a SQLite file ``name`` in ``folder``, or (``postgres``)
+    a new PostgreSQL schema, dropped afterwards."""
+    if kind == "memory":
+        yield "memory"
+        return
+    if kind == "sqlite":
+        yield f"sqlite://{folder / name}"
+        return
+    require_postgres()
+    schema = new_schema()
+    try:
+        yield url_with_schema(schema)
+    finally:
+        drop_schemas([schema])
